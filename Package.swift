@@ -1,0 +1,99 @@
+// swift-tools-version:6.0
+// Sasando: payment-point switch for Bank NTT. One module per layer; lower layers never import higher ones.
+import PackageDescription
+
+let package = Package(
+    name: "sasando",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "sasando", targets: ["sasando"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // Money, identifiers, response codes, limits, masking. No dependencies: everything may import it.
+        .target(name: "SasandoCore"),
+        // The spec's field table and the ASCII ISO 8583 codec, MAC. Pure: no I/O.
+        .target(name: "SasandoISO8583", dependencies: [
+            "SasandoCore",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // Terminal CA, server and terminal certificates, MAC keys (swift-certificates).
+        .target(name: "SasandoPKI", dependencies: [
+            "SasandoCore",
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+        ]),
+        // Length framing, TLS configuration, connection handling (SwiftNIO).
+        .target(name: "SasandoTransport", dependencies: [
+            "SasandoCore", "SasandoISO8583",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOTLS", package: "swift-nio"),
+            .product(name: "NIOExtras", package: "swift-nio-extras"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // PostgreSQL: migrations, terminals, audit, ledger, posting engine.
+        .target(name: "SasandoLedger", dependencies: [
+            "SasandoCore", "SasandoISO8583",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // Transaction flows: sessions, inquiry, payment, reversal; billers; the server wiring.
+        .target(name: "SasandoSwitch", dependencies: [
+            "SasandoCore", "SasandoISO8583", "SasandoTransport", "SasandoLedger", "SasandoPKI",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        ]),
+        .executableTarget(name: "sasando", dependencies: [
+            "SasandoCore", "SasandoISO8583", "SasandoPKI", "SasandoTransport", "SasandoLedger", "SasandoSwitch",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
+        // libFuzzer target for the codec (see README "Fuzzing").
+        .executableTarget(name: "SasandoCodecFuzz", dependencies: ["SasandoISO8583"]),
+        // Codec throughput benchmark (see README "Codec benchmark").
+        .executableTarget(name: "SasandoCodecBench", dependencies: ["SasandoISO8583"]),
+
+        .testTarget(name: "SasandoISO8583Tests", dependencies: ["SasandoISO8583", "SasandoCore"]),
+        .testTarget(name: "SasandoPKITests", dependencies: ["SasandoPKI", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "SasandoTransportTests", dependencies: [
+            "SasandoTransport", "SasandoISO8583",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
+        .testTarget(name: "SasandoSwitchTests", dependencies: ["SasandoSwitch", "SasandoISO8583", "SasandoCore"]),
+        // Against the real PostgreSQL started by scripts/test (SASANDO_DATABASE_URL) and real TLS on loopback.
+        .testTarget(name: "SasandoIntegrationTests", dependencies: [
+            "SasandoSwitch", "SasandoLedger", "SasandoPKI", "SasandoTransport", "SasandoISO8583", "SasandoCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+        ]),
+    ],
+    swiftLanguageModes: [.v6]
+)

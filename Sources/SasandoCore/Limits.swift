@@ -1,0 +1,42 @@
+/// Every bound in Sasando, named with its unit last, in one place. Related limits are checked together
+/// in `Limits.assertConsistent()`. Values marked "spec" come from `iso8583-payment-point.md` and are
+/// observable by terminals; the rest are operational choices documented in the README.
+public enum Limits {
+    // MARK: Framing (spec §1)
+    /// Smallest message body a frame may announce. Spec §1.
+    public static let messageBytesMin = 20
+    /// Largest message body a frame may announce. Spec §1.
+    public static let messageBytesMax = 4096
+    /// Size of the length header in front of every body. Spec §1.
+    public static let frameHeaderBytes = 2
+
+    // MARK: Connections and sessions
+    /// Requests a terminal may have in flight on one connection before the switch stops reading. Spec §1.
+    public static let requestsInFlightPerConnectionMax = 32
+    /// A connection with no inbound bytes for this long is closed. Spec §1.
+    public static let connectionIdleSecondsMax = 180
+    /// Terminals are told to echo after this much idle time. Spec §1 (informational for the client).
+    public static let terminalEchoIntervalSeconds = 60
+    /// Concurrent terminal connections per switch instance; past it new connections are closed at accept.
+    /// 1,000 terminals per instance is the load-test target, so leave headroom.
+    public static let connectionsMax = 4096
+    /// Time allowed for the TLS handshake before the connection is dropped (slowloris guard).
+    public static let tlsHandshakeSecondsMax = 10
+    /// On shutdown, how long in-flight requests get to be answered before connections are closed.
+    public static let shutdownDrainSecondsMax = 10
+    /// Outbound bytes buffered per connection before the switch stops reading from it (slow reader guard).
+    public static let outboundBufferBytesMax = 256 * 1024
+
+    // MARK: Database
+    /// PostgreSQL connections per switch instance (postgres-nio pool).
+    public static let databaseConnectionsMax = 16
+    /// How long a request may wait for the database before it is answered `91`.
+    public static let databaseWaitMillisecondsMax = 2_000
+
+    public static func assertConsistent() {
+        precondition(messageBytesMin < messageBytesMax)
+        precondition(messageBytesMax <= Int(UInt16.max), "the 2-byte header cannot announce more")
+        precondition(requestsInFlightPerConnectionMax > 0)
+        precondition(terminalEchoIntervalSeconds < connectionIdleSecondsMax)
+    }
+}

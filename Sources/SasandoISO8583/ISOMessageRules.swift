@@ -1,0 +1,50 @@
+/// Spec §3 message rules: which fields a request must carry, which requests carry a MAC (§7), and
+/// which MTI answers which.
+public enum ISOMessageRules {
+    /// Processing code of a bill payment (spec §4): the only request that must also carry field 28.
+    public static let paymentProcessingCode = "180000"
+    /// Processing code of a bill inquiry (spec §4).
+    public static let inquiryProcessingCode = "380000"
+
+    static let networkManagement = [7, 11, 41, 70]
+    static let financial = [3, 4, 7, 11, 12, 13, 18, 32, 37, 41, 42, 48, 49]
+    static let payment = [3, 4, 7, 11, 12, 13, 18, 28, 32, 37, 41, 42, 48, 49]
+    static let reversal = [3, 4, 7, 11, 32, 37, 41, 42, 49, 90]
+    static let reconciliation = [7, 11, 15, 41, 42, 76, 77, 88, 89, 97]
+
+    /// Mandatory request fields, ascending, without the MAC (a missing MAC is `63`, not `30`).
+    /// Empty for MTIs that are not requests of spec §3 (responses are not checked).
+    public static func mandatoryFields(mti: String, processingCode: String?) -> [Int] {
+        switch mti {
+        case "0800": networkManagement
+        case "0200": processingCode == paymentProcessingCode ? payment : financial
+        case "0400", "0401": reversal
+        case "0500": reconciliation
+        default: []
+        }
+    }
+
+    /// Requests that carry a MAC (spec §7). Their responses carry one too.
+    public static func requiresMAC(mti: String) -> Bool {
+        switch mti {
+        case "0200", "0400", "0401", "0500": true
+        default: false
+        }
+    }
+
+    /// The first (lowest-numbered) missing mandatory field, or nil.
+    public static func missingMandatoryField(in message: ISOMessage) -> Int? {
+        mandatoryFields(mti: message.mti, processingCode: message.fields[3]).first { message.fields[$0] == nil }
+    }
+
+    /// The MTI of the answer to a request, or nil for MTIs that are not requests here.
+    public static func responseMTI(for requestMTI: String) -> String? {
+        switch requestMTI {
+        case "0200": "0210"
+        case "0400", "0401": "0410"
+        case "0500": "0510"
+        case "0800": "0810"
+        default: nil
+        }
+    }
+}

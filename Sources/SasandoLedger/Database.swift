@@ -1,0 +1,109 @@
+import Foundation
+import Logging
+import PostgresNIO
+import SasandoCore
+import ServiceLifecycle
+
+public struct DatabaseURLError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+public enum DatabaseConfiguration {
+    /// Parses `postgres://user[:password]@host[:port]/database[?sslmode=disable|require]`.
+    /// The password, if any, is never logged: `redacted(url:)` gives the printable form.
+    public static func client(url: String, connectionsMax: Int = Limits.databaseConnectionsMax) throws -> PostgresClient.Configuration {
+        guard let components = URLComponents(string: url),
+              components.scheme == "postgres" || components.scheme == "postgresql",
+              let host = components.host, !host.isEmpty else {
+            throw DatabaseURLError(description: "SASANDO_DATABASE_URL must look like postgres://user@host:port/database, got \(redacted(url: url))")
+        }
+        let database = String(components.path.drop(while: { $0 == "/" }))
+        let sslMode = components.queryItems?.first(where: { $0.name == "sslmode" })?.value ?? "disable"
+        var tls: PostgresClient.Configuration.TLS = .disable
+        if sslMode == "require" {
+            tls = .require(.makeClientConfiguration())
+        }
+        var configuration = PostgresClient.Configuration(
+            host: host, port: components.port ?? 5432,
+            username: components.user ?? "postgres", password: components.password,
+            database: database.isEmpty ? nil : database, tls: tls)
+        configuration.options.maximumConnections = connectionsMax
+        configuration.options.minimumConnections = 0
+        configuration.options.connectTimeout = .milliseconds(Int64(Limits.databaseWaitMillisecondsMax))
+        return configuration
+    }
+
+    public static func redacted(url: String) -> String {
+        guard var components = URLComponents(string: url) else { return "<unparseable URL>" }
+        if components.password != nil { components.password = "****" }
+        return components.string ?? "<unparseable URL>"
+    }
+}
+
+/// Thrown when the database did not answer within `Limits.databaseWaitMillisecondsMax`: the
+/// request is answered `91` and nothing was committed by this request's caller.
+public struct DatabaseUnavailable: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The PostgreSQL connection pool, run as a Service in the ServiceGroup.
+public final class SasandoDatabase: Service, Sendable {
+    public let client: PostgresClient
+    public let logger: Logger
+
+    public init(url: String, connectionsMax: Int = Limits.databaseConnectionsMax, logger: Logger) throws {
+        self.client = PostgresClient(configuration: try DatabaseConfiguration.client(url: url, connectionsMax: connectionsMax), backgroundLogger: logger)
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await client.run()
+    }
+
+    /// Applies a schema script statement by statement, in one transaction (all or nothing).
+    public func migrate(schemaSQL: String) async throws {
+        let statements = Self.splitStatements(schemaSQL)
+        let logger = self.logger
+        try await client.withTransaction(logger: logger) { connection in
+            for statement in statements {
+                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+            }
+        }
+    }
+
+    /// Splits a script at `;` ending a line, except inside `$$` function bodies; drops comments.
+    static func splitStatements(_ script: String) -> [String] {
+        var statements: [String] = []
+        var current = ""
+        var inDollarQuote = false
+        for rawLine in script.split(separator: "\n", omittingEmptySubsequences: false) {
+            let line = String(rawLine)
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if !inDollarQuote && (trimmed.hasPrefix("--") || trimmed.isEmpty) { continue }
+            current += line + "\n"
+            if line.components(separatedBy: "$$").count % 2 == 0 { inDollarQuote.toggle() }
+            if !inDollarQuote && trimmed.hasSuffix(";") {
+                statements.append(current)
+                current = ""
+            }
+        }
+        if !current.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { statements.append(current) }
+        return statements
+    }
+
+    /// Runs `body`, failing with `DatabaseUnavailable` if it takes longer than `milliseconds`.
+    /// Used on request paths so that a dead database gives a prompt `91`, never a hang.
+    public func withDeadline<T: Sendable>(milliseconds: Int = Limits.databaseWaitMillisecondsMax,
+                                          _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(milliseconds))
+                throw DatabaseUnavailable("no answer from PostgreSQL within \(milliseconds) ms")
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+    }
+}

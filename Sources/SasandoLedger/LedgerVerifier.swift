@@ -1,0 +1,88 @@
+import PostgresNIO
+
+/// `sasando ledger verify`: every invariant checked from the database alone. Each check is a
+/// query that returns the offending rows; none may return any.
+public struct LedgerVerifier: Sendable {
+    public struct Check: Sendable {
+        public let name: String
+        public let sql: String
+    }
+
+    public static let checks: [Check] = [
+        Check(name: "every journal balances and has at least two postings", sql: """
+            SELECT 'journal ' || j.id || ': ' || count(p.id) || ' postings, debits ' || coalesce(sum(p.amount) FILTER (WHERE p.side = 'D'), 0)
+                   || ', credits ' || coalesce(sum(p.amount) FILTER (WHERE p.side = 'C'), 0)
+            FROM journals j LEFT JOIN postings p ON p.journal_id = j.id GROUP BY j.id
+            HAVING count(p.id) < 2 OR coalesce(sum(p.amount) FILTER (WHERE p.side = 'D'), 0) <> coalesce(sum(p.amount) FILTER (WHERE p.side = 'C'), 0)
+            """),
+        Check(name: "stored balances equal the sum of postings", sql: """
+            SELECT a.code || ': stored ' || a.balance || ', postings ' || coalesce(s.total, 0)
+            FROM accounts a LEFT JOIN (SELECT account_id, sum(CASE side WHEN 'C' THEN amount ELSE -amount END) AS total
+                                       FROM postings GROUP BY account_id) s ON s.account_id = a.id
+            WHERE a.balance <> coalesce(s.total, 0)
+            """),
+        Check(name: "trial balance sums to zero", sql: """
+            SELECT 'sum of balances ' || sum(balance) FROM accounts HAVING sum(balance) <> 0
+            """),
+        Check(name: "no deposit is negative", sql: """
+            SELECT code || ': ' || balance FROM accounts WHERE kind = 'deposit' AND balance < 0
+            """),
+        Check(name: "every approved payment has its payment journal, and no other transaction posts one", sql: """
+            SELECT 'transaction ' || t.id || ' (' || t.kind || ', ' || t.response_code || ') journal ' || coalesce(t.journal_id::text, 'none')
+            FROM transactions t LEFT JOIN journals j ON j.id = t.journal_id
+            WHERE (t.kind = 'payment' AND t.response_code = '00' AND (j.id IS NULL OR j.kind <> 'payment'))
+               OR (t.kind = 'payment' AND t.response_code <> '00' AND t.journal_id IS NOT NULL)
+               OR (t.kind = 'inquiry' AND t.journal_id IS NOT NULL)
+               OR (t.kind = 'reversal' AND t.journal_id IS NOT NULL AND (j.kind <> 'reversal' OR t.response_code <> '00'))
+            """),
+        Check(name: "every payment journal belongs to one approved payment", sql: """
+            SELECT 'journal ' || j.id FROM journals j LEFT JOIN transactions t ON t.journal_id = j.id
+            WHERE j.kind = 'payment' AND (t.id IS NULL OR t.kind <> 'payment' OR t.response_code <> '00')
+            """),
+        Check(name: "every reversal mirrors its original exactly", sql: """
+            WITH r AS (SELECT j.id AS rid, j.reverses_journal_id AS oid FROM journals j WHERE j.kind = 'reversal'),
+                 rp AS (SELECT r.rid, p.account_id, CASE p.side WHEN 'D' THEN 'C' ELSE 'D' END AS side, p.amount FROM r JOIN postings p ON p.journal_id = r.rid),
+                 op AS (SELECT r.rid, p.account_id, p.side, p.amount FROM r JOIN postings p ON p.journal_id = r.oid),
+                 diff AS ((SELECT * FROM rp EXCEPT ALL SELECT * FROM op) UNION ALL (SELECT * FROM op EXCEPT ALL SELECT * FROM rp))
+            SELECT DISTINCT 'reversal journal ' || rid FROM diff
+            UNION ALL
+            SELECT 'reversal journal ' || rid || ' names no payment' FROM r LEFT JOIN journals o ON o.id = r.oid WHERE o.id IS NULL OR o.kind <> 'payment'
+            """),
+        Check(name: "a reversal's transaction names the payment its journal reverses", sql: """
+            SELECT 'reversal transaction ' || t.id FROM transactions t JOIN journals j ON j.id = t.journal_id
+            JOIN transactions o ON o.id = t.original_id
+            WHERE t.kind = 'reversal' AND j.reverses_journal_id IS DISTINCT FROM o.journal_id
+            """),
+        Check(name: "paid bills belong to approved, unreversed payments", sql: """
+            SELECT b.product || ' ' || b.period || ' (transaction ' || b.transaction_id || ')' FROM paid_bills b
+            JOIN transactions t ON t.id = b.transaction_id
+            WHERE t.kind <> 'payment' OR t.response_code <> '00'
+               OR EXISTS (SELECT 1 FROM transactions r WHERE r.original_id = t.id AND r.kind = 'reversal' AND r.journal_id IS NOT NULL)
+            """),
+    ]
+
+    public struct Violation: Sendable {
+        public let check: String
+        public let rows: [String]
+    }
+
+    let database: SasandoDatabase
+    public init(database: SasandoDatabase) { self.database = database }
+
+    /// Runs every check in one REPEATABLE READ snapshot so concurrent traffic cannot fake a failure.
+    public func verify(rowsPerViolationMax: Int = 20) async throws -> (passed: [String], violations: [Violation]) {
+        try await database.client.withConnection { connection in
+            try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: database.logger)
+            var passed: [String] = []
+            var violations: [Violation] = []
+            for check in Self.checks {
+                var rows: [String] = []
+                let result = try await connection.query(PostgresQuery(unsafeSQL: "SELECT * FROM (" + check.sql + ") v LIMIT \(rowsPerViolationMax)"), logger: database.logger)
+                for try await row in result.decode(String.self) { rows.append(row) }
+                if rows.isEmpty { passed.append(check.name) } else { violations.append(Violation(check: check.name, rows: rows)) }
+            }
+            try await connection.query("COMMIT", logger: database.logger)
+            return (passed, violations)
+        }
+    }
+}

@@ -1,0 +1,276 @@
+import Foundation
+import Logging
+import PostgresNIO
+import SasandoCore
+import SasandoISO8583
+import ServiceLifecycle
+import Synchronization
+
+public struct PostingEngineConfiguration: Sendable {
+    /// A batch closes at this many requests...
+    public var batchRequestsMax: Int
+    /// ...or this long after its first request arrived.
+    public var batchWaitMicroseconds: Int
+    /// Requests waiting for a batch; past it requests are answered `91` at once.
+    public var queueRequestsMax: Int
+    /// Batches written at the same time. 1 with batching (the next batch gathers while one commits);
+    /// with batching off, one transaction per request on up to this many connections.
+    public var concurrentBatchesMax: Int
+    /// How long a batch may wait for a database connection and its statements before its requests
+    /// get `91`. COMMIT itself is never timed out (see `PostingResult.outcomeUnknown`).
+    public var databaseWaitMilliseconds: Int
+
+    public init(batchRequestsMax: Int = 1_000, batchWaitMicroseconds: Int = 2_000, queueRequestsMax: Int = 20_000,
+                concurrentBatchesMax: Int = 1, databaseWaitMilliseconds: Int = Limits.databaseWaitMillisecondsMax) {
+        precondition(batchRequestsMax > 0 && queueRequestsMax >= batchRequestsMax && concurrentBatchesMax > 0)
+        self.batchRequestsMax = batchRequestsMax
+        self.batchWaitMicroseconds = batchWaitMicroseconds
+        self.queueRequestsMax = queueRequestsMax
+        self.concurrentBatchesMax = concurrentBatchesMax
+        self.databaseWaitMilliseconds = databaseWaitMilliseconds
+    }
+
+    /// One transaction per request, as a baseline for benchmarks.
+    public static func unbatched(connections: Int) -> PostingEngineConfiguration {
+        PostingEngineConfiguration(batchRequestsMax: 1, batchWaitMicroseconds: 0, queueRequestsMax: 20_000, concurrentBatchesMax: connections)
+    }
+}
+
+/// Group commit: requests from every connection are queued, taken in batches, and each batch is
+/// decided and written in ONE database transaction with set-based statements. Each request gets
+/// its own outcome, and its response only after COMMIT returned.
+///
+/// Two instances on one database stay correct because every decision is made inside the
+/// transaction on rows it has locked (deposit accounts, in id order) or guarded by a unique key
+/// (idempotency key, paid bill, posted reversal); a batch that loses such a race fails as a whole,
+/// is rolled back, and is decided again from what the winner committed.
+public final class PostingEngine: Service, Sendable {
+    private struct Waiting: Sendable {
+        let request: PostingRequest
+        let continuation: CheckedContinuation<PostingResult, Never>
+    }
+
+    private struct Queue: Sendable {
+        var items: [Waiting] = []
+        var firstArrival: ContinuousClock.Instant?
+        var wakeUp: CheckedContinuation<Void, Never>?
+        var stopped = false
+    }
+
+    private let database: SasandoDatabase
+    private let configuration: PostingEngineConfiguration
+    let logger: Logger
+    private let queue = Mutex(Queue())
+    let accountIDs = Mutex<[String: Int64]>([:])
+    /// Statistics for benchmarks and the console.
+    public let statistics = Mutex(Statistics())
+
+    public struct Statistics: Sendable {
+        public var batches = 0
+        public var requests = 0
+        public var largestBatch = 0
+        public var conflictsRetried = 0
+        public var failedBatches = 0
+    }
+
+    public init(database: SasandoDatabase, configuration: PostingEngineConfiguration, logger: Logger) {
+        self.database = database
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Queues a request and waits for its decision. Never throws: failures are results.
+    public func submit(_ request: PostingRequest) async -> PostingResult {
+        await withCheckedContinuation { continuation in
+            let (accepted, wake): (Bool, CheckedContinuation<Void, Never>?) = queue.withLock { q in
+                guard !q.stopped, q.items.count < configuration.queueRequestsMax else { return (false, nil) }
+                q.items.append(Waiting(request: request, continuation: continuation))
+                if q.firstArrival == nil { q.firstArrival = .now }
+                defer { q.wakeUp = nil }
+                return (true, q.wakeUp)
+            }
+            if !accepted {
+                continuation.resume(returning: .unavailable("posting queue full (\(configuration.queueRequestsMax) requests) or stopping"))
+            }
+            wake?.resume()
+        }
+    }
+
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                let slots = AsyncSemaphore(configuration.concurrentBatchesMax)
+                while let batch = await nextBatch() {
+                    await slots.acquire()
+                    group.addTask {
+                        await self.process(batch)
+                        slots.release()
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            // Requests already queued are still decided; new ones are refused.
+            let wake = self.queue.withLock { q -> CheckedContinuation<Void, Never>? in
+                q.stopped = true
+                defer { q.wakeUp = nil }
+                return q.wakeUp
+            }
+            wake?.resume()
+        }
+    }
+
+    /// Waits for the first request, then up to `batchWaitMicroseconds` for more (or a full batch).
+    private func nextBatch() async -> [Waiting]? {
+        while true {
+            let state: (count: Int, first: ContinuousClock.Instant?, stopped: Bool) = queue.withLock { ($0.items.count, $0.firstArrival, $0.stopped) }
+            if state.count >= configuration.batchRequestsMax || (state.count > 0 && (state.stopped || configuration.batchWaitMicroseconds == 0)) {
+                return take()
+            }
+            if let first = state.first {
+                let deadline = first.advanced(by: .microseconds(configuration.batchWaitMicroseconds))
+                if ContinuousClock.now >= deadline { return take() }
+                try? await Task.sleep(until: deadline, tolerance: .microseconds(200), clock: .continuous)
+                continue
+            }
+            if state.stopped { return nil }
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let resumeNow = queue.withLock { q -> Bool in
+                    if !q.items.isEmpty || q.stopped { return true }
+                    q.wakeUp = c
+                    return false
+                }
+                if resumeNow { c.resume() }
+            }
+        }
+    }
+
+    private func take() -> [Waiting] {
+        queue.withLock { q in
+            let n = min(q.items.count, configuration.batchRequestsMax)
+            let batch = Array(q.items.prefix(n))
+            q.items.removeFirst(n)
+            q.firstArrival = q.items.isEmpty ? nil : .now
+            return batch
+        }
+    }
+
+    private func process(_ batch: [Waiting]) async {
+        var results = await decideAndCommit(batch.map(\.request))
+        // Reversals whose original was in the same batch: decided again now that it is committed.
+        var again = results.indices.filter { results[$0] == nil }
+        var rounds = 0
+        while !again.isEmpty {
+            rounds += 1
+            let retried = await decideAndCommit(again.map { batch[$0].request })
+            for (index, result) in zip(again, retried) { results[index] = rounds > 3 ? (result ?? .unavailable("unresolved")) : result }
+            again = again.filter { results[$0] == nil }
+        }
+        statistics.withLock { s in
+            s.batches += 1
+            s.requests += batch.count
+            s.largestBatch = max(s.largestBatch, batch.count)
+        }
+        for (waiting, result) in zip(batch, results) {
+            waiting.continuation.resume(returning: result ?? .unavailable("unresolved"))
+        }
+    }
+
+    /// Decides a batch in one transaction, retrying when another instance won a race.
+    func decideAndCommit(_ requests: [PostingRequest]) async -> [PostingResult?] {
+        for attempt in 0...PostingLimits.batchConflictRetriesMax {
+            let phase = PhaseBox()
+            do {
+                let decided = try await withBatchDeadline(phase: phase) {
+                    try await self.database.client.withConnection { connection in
+                        try await self.runBatch(requests, on: connection, phase: phase)
+                    }
+                }
+                return decided.map { $0.map { PostingResult.answered($0) } }
+            } catch let error as BatchAbandoned {
+                statistics.withLock { $0.failedBatches += 1 }
+                logger.error("batch abandoned; answering 91", metadata: ["reason": "\(error.reason)", "requests": "\(requests.count)"])
+                return requests.map { _ in .unavailable(error.reason) }
+            } catch {
+                let committing = phase.state.withLock { $0 == BatchPhase.committing }
+                if committing {
+                    statistics.withLock { $0.failedBatches += 1 }
+                    logger.error("COMMIT outcome unknown; not answering", metadata: ["error": "\(String(reflecting: error))"])
+                    return requests.map { _ in .outcomeUnknown }
+                }
+                if Self.isRaceWithAnotherWriter(error), attempt < PostingLimits.batchConflictRetriesMax {
+                    statistics.withLock { $0.conflictsRetried += 1 }
+                    logger.notice("batch lost a race with another writer; deciding again", metadata: ["attempt": "\(attempt + 1)"])
+                    continue
+                }
+                statistics.withLock { $0.failedBatches += 1 }
+                logger.error("batch failed and was rolled back; answering 91", metadata: ["error": "\(String(reflecting: error))", "requests": "\(requests.count)"])
+                return requests.map { _ in .unavailable("database error") }
+            }
+        }
+        return requests.map { _ in .unavailable("conflicts kept recurring") }
+    }
+
+    enum BatchPhase: Sendable, Equatable { case working, committing, abandoned }
+    final class PhaseBox: Sendable { let state = Mutex(BatchPhase.working) }
+    struct BatchAbandoned: Error { let reason: String }
+
+    /// Bounds the time before COMMIT: if the database does not get that far in time, the batch is
+    /// abandoned (it will roll back, because it checks the phase before committing).
+    private func withBatchDeadline<T: Sendable>(phase: PhaseBox, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let milliseconds = configuration.databaseWaitMilliseconds
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(milliseconds))
+                let abandoned = phase.state.withLock { p -> Bool in
+                    if p == BatchPhase.working { p = BatchPhase.abandoned; return true }
+                    return false
+                }
+                if abandoned { throw BatchAbandoned(reason: "database did not answer within \(milliseconds) ms") }
+                return nil
+            }
+            while let next = try await group.next() {
+                if let value = next {
+                    group.cancelAll()
+                    return value
+                }
+            }
+            throw BatchAbandoned(reason: "batch ended without a result")
+        }
+    }
+
+    static func isRaceWithAnotherWriter(_ error: any Error) -> Bool {
+        guard let psql = error as? PSQLError, let code = psql.serverInfo?[.sqlState] else { return false }
+        // unique_violation, serialization_failure, deadlock_detected
+        return code == "23505" || code == "40001" || code == "40P01"
+    }
+}
+
+/// A counting semaphore for async tasks (bounded batch concurrency).
+final class AsyncSemaphore: Sendable {
+    private struct State {
+        var available: Int
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state: Mutex<State>
+    init(_ count: Int) { state = Mutex(State(available: count)) }
+
+    func acquire() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { s -> Bool in
+                if s.available > 0 { s.available -= 1; return true }
+                s.waiters.append(c)
+                return false
+            }
+            if ready { c.resume() }
+        }
+    }
+
+    func release() {
+        let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if s.waiters.isEmpty { s.available += 1; return nil }
+            return s.waiters.removeFirst()
+        }
+        next?.resume()
+    }
+}

@@ -1,0 +1,84 @@
+import Logging
+import PostgresNIO
+import SasandoCore
+
+public enum EntityStatus: String, Sendable, Codable {
+    case active, blocked
+}
+
+public struct TerminalRecord: Sendable, Equatable {
+    public var terminalID: String
+    public var merchantID: String
+    public var terminalStatus: EntityStatus
+    public var merchantStatus: EntityStatus
+    public var macKey: [UInt8]
+
+    /// A terminal may transact only when it and its payment point are active (else `05`).
+    public var isActive: Bool { terminalStatus == .active && merchantStatus == .active }
+}
+
+public struct AuditEvent: Sendable {
+    public var actor: String
+    public var event: String
+    public var detail: String
+    public var remoteAddress: String?
+    public init(actor: String, event: String, detail: String = "", remoteAddress: String? = nil) {
+        self.actor = actor
+        self.event = event
+        self.detail = detail
+        self.remoteAddress = remoteAddress
+    }
+}
+
+/// Terminals, payment points and the audit trail.
+public struct TerminalDirectory: Sendable {
+    public let database: SasandoDatabase
+    public init(database: SasandoDatabase) { self.database = database }
+
+    public func terminal(_ terminalID: String) async throws -> TerminalRecord? {
+        let rows = try await database.client.query("""
+            SELECT t.terminal_id, t.merchant_id, t.status, p.status, t.mac_key
+            FROM terminals t JOIN payment_points p ON p.merchant_id = t.merchant_id
+            WHERE t.terminal_id = \(terminalID)
+            """)
+        for try await (id, merchant, status, merchantStatus, key) in rows.decode((String, String, String, String, ByteBuffer).self) {
+            return TerminalRecord(
+                terminalID: id, merchantID: merchant,
+                terminalStatus: EntityStatus(rawValue: status) ?? .blocked,
+                merchantStatus: EntityStatus(rawValue: merchantStatus) ?? .blocked,
+                macKey: Array(key.readableBytesView))
+        }
+        return nil
+    }
+
+    public func record(_ event: AuditEvent) async throws {
+        try await database.client.query("""
+            INSERT INTO audit_events (actor, event, detail, remote_address)
+            VALUES (\(event.actor), \(event.event), \(event.detail), \(event.remoteAddress))
+            """)
+    }
+
+    public func upsertPaymentPoint(merchantID: String, name: String) async throws {
+        try await database.client.query("""
+            INSERT INTO payment_points (merchant_id, name) VALUES (\(merchantID), \(name))
+            ON CONFLICT (merchant_id) DO NOTHING
+            """)
+    }
+
+    /// Registers a terminal with its MAC key; an existing terminal keeps its row (re-provisioning
+    /// writes new credentials only through `replaceMACKey`).
+    public func insertTerminal(terminalID: String, merchantID: String, macKey: [UInt8]) async throws {
+        try await database.client.query("""
+            INSERT INTO terminals (terminal_id, merchant_id, mac_key) VALUES (\(terminalID), \(merchantID), \(ByteBuffer(bytes: macKey)))
+            ON CONFLICT (terminal_id) DO UPDATE SET mac_key = EXCLUDED.mac_key, merchant_id = EXCLUDED.merchant_id
+            """)
+    }
+
+    public func setTerminalStatus(_ terminalID: String, _ status: EntityStatus) async throws {
+        try await database.client.query("UPDATE terminals SET status = \(status.rawValue) WHERE terminal_id = \(terminalID)")
+    }
+
+    public func setPaymentPointStatus(_ merchantID: String, _ status: EntityStatus) async throws {
+        try await database.client.query("UPDATE payment_points SET status = \(status.rawValue) WHERE merchant_id = \(merchantID)")
+    }
+}

@@ -1,0 +1,199 @@
+import Crypto
+import Foundation
+import Logging
+import SasandoCore
+import SasandoISO8583
+import SasandoLedger
+
+/// Inquiry, payment and reversal (spec §3-§5): validates what can be checked from the message and
+/// the simulated biller, then lets the posting engine decide against the database and record it.
+public struct LedgerFlows: TransactionFlows {
+    let engine: PostingEngine
+    let configuration: SwitchConfiguration
+    let clock: @Sendable () -> Date
+    let logger: Logger
+
+    public init(engine: PostingEngine, configuration: SwitchConfiguration, logger: Logger, clock: @escaping @Sendable () -> Date = { Date() }) {
+        self.engine = engine
+        self.configuration = configuration
+        self.logger = logger
+        self.clock = clock
+    }
+
+    public func process(_ request: ISOMessage, terminal: TerminalRecord) async -> ISOMessage? {
+        let businessDate = BusinessCalendar.businessDate(at: clock(), cutoverHourWITA: configuration.cutoverHourWITA)
+        let posting: PostingRequest
+        switch prepare(request, terminal: terminal, businessDate: businessDate) {
+        case .answer(let code):
+            return respond(to: request, code: code, businessDate: businessDate)
+        case .post(let prepared):
+            posting = prepared
+        }
+        switch await engine.submit(posting) {
+        case .answered(let response):
+            return response
+        case .unavailable(let reason):
+            logger.warning("answering 91", metadata: ["reason": "\(reason)", "stan": "\(request[11] ?? "")"])
+            return respond(to: request, code: .systemUnavailable, businessDate: businessDate)
+        case .outcomeUnknown:
+            // COMMIT was sent and its fate is unknown: no answer. The terminal times out and sends
+            // 0400, which reverses the payment if it was committed and gets 25 if not.
+            return nil
+        }
+    }
+
+    enum Preparation {
+        case answer(ResponseCode)
+        case post(PostingRequest)
+    }
+
+    func prepare(_ request: ISOMessage, terminal: TerminalRecord, businessDate: CalendarDate) -> Preparation {
+        // Field 42 names the payment point; a terminal may act only for its own.
+        guard request[42] == terminal.merchantID else { return .answer(.notPermitted) }
+        guard request[49] == "360" else { return .answer(.invalidTransaction) }
+        switch request.mti {
+        case "0200":
+            guard request[18] == "6021" else { return .answer(.invalidTransaction) }
+            switch request[3] {
+            case ISOMessageRules.inquiryProcessingCode: return prepareInquiry(request, terminal: terminal, businessDate: businessDate)
+            case ISOMessageRules.paymentProcessingCode: return preparePayment(request, terminal: terminal, businessDate: businessDate)
+            default: return .answer(.invalidTransaction)
+            }
+        case "0400", "0401":
+            guard request[3] == ISOMessageRules.paymentProcessingCode else { return .answer(.invalidTransaction) }
+            return prepareReversal(request, terminal: terminal, businessDate: businessDate)
+        default:
+            // 0500 reconciliation is not built yet (issue 5): refuse it clearly rather than guess.
+            return .answer(.invalidTransaction)
+        }
+    }
+
+    private func base(_ kind: PostingRequest.Kind, _ request: ISOMessage, terminal: TerminalRecord, businessDate: CalendarDate) -> PostingRequest {
+        let respond: @Sendable (PostingDecision) -> ISOMessage = { [self] decision in
+            self.response(to: request, decision: decision, businessDate: businessDate)
+        }
+        var p = PostingRequest(kind: kind, terminalID: terminal.terminalID, stan: request[11] ?? "", transmittedAt: request[7] ?? "",
+                               digest: Self.digest(request), merchantID: terminal.merchantID, rrn: request[37] ?? "",
+                               businessDate: businessDate, respond: respond)
+        p.amount = Int64(request[4] ?? "") ?? 0
+        return p
+    }
+
+    private func prepareInquiry(_ request: ISOMessage, terminal: TerminalRecord, businessDate: CalendarDate) -> Preparation {
+        guard let field48 = request[48], field48.utf8.count == BillData.keyWidth, let key = BillData.parseKey(field48) else {
+            return .answer(.formatError)
+        }
+        guard let product = Product(rawValue: key.product) else { return .answer(.productNotSupported) }
+        var p = base(.inquiry, request, terminal: terminal, businessDate: businessDate)
+        p.product = product.rawValue
+        p.customerID = key.customerID
+        switch SimulatedBiller.lookup(product: product, customerID: key.customerID, businessDate: businessDate) {
+        case .declined(let code):
+            return .answer(code)
+        case .customer(_, let bills):
+            p.prepaid = product.isPrepaid
+            if product.isPrepaid, p.amount != 0, !Product.prepaidDenominations.contains(Sen(p.amount)) {
+                return .answer(.invalidAmount)
+            }
+            p.billerBills = bills.map { BillLine(period: $0.period, amount: $0.amount.value) }
+            return .post(p)
+        }
+    }
+
+    private func preparePayment(_ request: ISOMessage, terminal: TerminalRecord, businessDate: CalendarDate) -> Preparation {
+        guard let field48 = request[48], let bill = BillData.parse(field48) else { return .answer(.formatError) }
+        guard let product = Product(rawValue: bill.product) else { return .answer(.productNotSupported) }
+        guard let feeField = request[28], feeField.first == "D", let fee = Int64(feeField.dropFirst()) else { return .answer(.invalidAmount) }
+        var p = base(.payment, request, terminal: terminal, businessDate: businessDate)
+        p.product = product.rawValue
+        p.customerID = bill.customerID
+        p.fee = fee
+        p.prepaid = product.isPrepaid
+        switch SimulatedBiller.lookup(product: product, customerID: bill.customerID, businessDate: businessDate) {
+        case .declined(let code):
+            return .answer(code)
+        case .customer(_, let bills):
+            if product.isPrepaid {
+                guard bill.bills.isEmpty, Product.prepaidDenominations.contains(Sen(p.amount)), fee == product.adminFee.value else {
+                    return .answer(.invalidAmount)
+                }
+            } else {
+                // Every bill paid must be one the biller issued, with its amount; totals must add up.
+                let issued = Set(bills)
+                guard !bill.bills.isEmpty, bill.bills.allSatisfy(issued.contains), Set(bill.bills).count == bill.bills.count,
+                      p.amount == bill.total.value, fee == product.adminFee.value * Int64(bill.bills.count) else {
+                    return .answer(.invalidAmount)
+                }
+                p.billerBills = bills.map { BillLine(period: $0.period, amount: $0.amount.value) }
+                p.payingBills = bill.bills.map { BillLine(period: $0.period, amount: $0.amount.value) }
+            }
+        }
+        p.payableCode = AccountCode.payable(product.payableKey(customerID: bill.customerID))
+        p.payableBillerID = product.rawValue
+        // Integer arithmetic only: the payment point's share rounds down, the bank keeps the rest.
+        p.commission = fee * Int64(configuration.commissionBasisPoints) / 10_000
+        return .post(p)
+    }
+
+    private func prepareReversal(_ request: ISOMessage, terminal: TerminalRecord, businessDate: CalendarDate) -> Preparation {
+        guard let field90 = request[90], field90.utf8.count == 42 else { return .answer(.formatError) }
+        let chars = Array(field90)
+        let originalMTI = String(chars[0..<4])
+        guard originalMTI == "0200" else { return .answer(.originalNotFound) }
+        var p = base(.reversal, request, terminal: terminal, businessDate: businessDate)
+        p.originalSTAN = String(chars[4..<10])
+        p.originalTransmittedAt = String(chars[10..<20])
+        return .post(p)
+    }
+
+    // MARK: Responses
+
+    /// SHA-256 of the request as sent, MAC excluded; a 0401 counts as its 0400 (a repeat is the
+    /// same request, spec §3).
+    static func digest(_ request: ISOMessage) -> [UInt8] {
+        var canonical = request
+        canonical[64] = nil
+        canonical[128] = nil
+        if canonical.mti == "0401" { canonical.mti = "0400" }
+        let body = (try? ISO8583Codec.encode(canonical)) ?? Array(canonical.redactedDescription.utf8)
+        return Array(SHA256.hash(data: body))
+    }
+
+    func respond(to request: ISOMessage, code: ResponseCode, businessDate: CalendarDate) -> ISOMessage {
+        var response = request
+        response.mti = ISOMessageRules.responseMTI(for: request.mti) ?? request.mti
+        response[64] = nil
+        response[128] = nil
+        response[39] = code.rawValue
+        response[15] = businessDate.mmdd
+        return response
+    }
+
+    func response(to request: ISOMessage, decision: PostingDecision, businessDate: CalendarDate) -> ISOMessage {
+        switch decision {
+        case .declined(let code):
+            return respond(to: request, code: code, businessDate: businessDate)
+        case .approved(let transactionID, let outstanding):
+            var response = respond(to: request, code: .approved, businessDate: businessDate)
+            guard request.mti == "0200", let field48 = request[48], let key = BillData.parseKey(field48),
+                  let product = Product(rawValue: key.product) else { return response }
+            if request[3] == ISOMessageRules.inquiryProcessingCode {
+                let name = SimulatedBiller.customerName(product: product, customerID: key.customerID)
+                let bills = outstanding.map { Bill(period: $0.period, amount: Sen($0.amount)) }
+                let data = BillData(product: product.rawValue, customerID: key.customerID, customerName: name, bills: bills)
+                response[48] = data.encoded
+                let amount = product.isPrepaid ? (Int64(request[4] ?? "") ?? 0) : data.total.value
+                response[4] = String(format: "%012lld", amount)
+                let fee = product.isPrepaid ? product.adminFee.value : product.adminFee.value * Int64(bills.count)
+                response[28] = String(format: "D%08lld", fee)
+            } else {
+                response[38] = String(format: "%06lld", transactionID % 1_000_000)
+                let reference = product.isPrepaid
+                    ? SimulatedBiller.prepaidToken(transactionID: transactionID, meter: key.customerID)
+                    : "\(product.rawValue)-\(businessDate.mmdd)-\(transactionID)"
+                response[48] = BillData.paymentResponse(request: field48, billerReference: reference)
+            }
+            return response
+        }
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+import SasandoCore
+import SasandoLedger
+import SasandoPKI
+
+/// Creates the PKI and the terminals (files under a folder, rows in PostgreSQL). Idempotent: what
+/// exists is reused, never overwritten.
+public struct Provisioning: Sendable {
+    public static let caFile = "ca.pem"
+    public static let caKeyFile = "ca-key.pem"
+    public static let serverCertificateFile = "server.pem"
+    public static let serverKeyFile = "server-key.pem"
+
+    public let pkiDirectory: String
+
+    public init(pkiDirectory: String) {
+        self.pkiDirectory = pkiDirectory
+    }
+
+    private func path(_ name: String) -> String { (pkiDirectory as NSString).appendingPathComponent(name) }
+
+    /// Loads the terminal CA, creating it and the switch's server certificate on first use.
+    @discardableResult
+    public func ensureCertificateAuthority() throws -> (ca: CertificateAuthority, created: Bool) {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: path(Self.caFile)), fm.fileExists(atPath: path(Self.caKeyFile)) {
+            let ca = try CertificateAuthority(
+                certificatePEM: try String(contentsOfFile: path(Self.caFile), encoding: .utf8),
+                privateKeyPEM: try String(contentsOfFile: path(Self.caKeyFile), encoding: .utf8))
+            if !fm.fileExists(atPath: path(Self.serverCertificateFile)) { try writeServerCertificate(ca) }
+            return (ca, false)
+        }
+        try fm.createDirectory(atPath: pkiDirectory, withIntermediateDirectories: true)
+        let ca = try CertificateAuthority.create(commonName: "Sasando Terminal CA")
+        try write(ca.certificatePEM, to: Self.caFile, mode: 0o644)
+        try write(ca.privateKeyPEM, to: Self.caKeyFile, mode: 0o600)
+        try writeServerCertificate(ca)
+        return (ca, true)
+    }
+
+    private func writeServerCertificate(_ ca: CertificateAuthority) throws {
+        let server = try ca.issueServerCertificate(commonName: "sasando-switch", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1", "::1"])
+        try write(server.certificatePEM, to: Self.serverCertificateFile, mode: 0o644)
+        try write(server.privateKeyPEM, to: Self.serverKeyFile, mode: 0o600)
+    }
+
+    private func write(_ text: String, to name: String, mode: Int) throws {
+        let file = path(name)
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: file)
+    }
+
+    public struct TerminalPlan: Sendable {
+        public var count: Int
+        public var paymentPoints: Int
+        public var outputDirectory: String
+        public var host: String = "127.0.0.1"
+        public var port: Int = 8583
+        /// Terminal IDs are `prefix` + a zero-filled number, 8 characters in all.
+        public var terminalPrefix: String = "KPG"
+        /// Merchant IDs are `merchantPrefix` + a zero-filled number, 15 characters in all.
+        public var merchantPrefix: String = "NTTPP"
+        public var openingDeposit: Sen = .rupiah(50_000_000)
+        public init(count: Int, paymentPoints: Int, outputDirectory: String) {
+            self.count = count
+            self.paymentPoints = paymentPoints
+            self.outputDirectory = outputDirectory
+        }
+    }
+
+    public static let estateNames = ["Perumahan Oesapa Indah", "Griya Liliba", "Kolhua Permai", "Bumi Naimata", "Taman Sikumana"]
+
+    /// Payment point `i` (1-based) gets terminals round-robin; each new payment point gets its
+    /// accounts and an opening deposit journal. Returns the terminal folders written.
+    public func provisionTerminals(_ plan: TerminalPlan, directory: TerminalDirectory, ledger: LedgerAccounts) async throws -> [String] {
+        guard plan.count > 0, plan.paymentPoints > 0, plan.paymentPoints <= plan.count else {
+            throw ConfigurationError(description: "need 1 <= payment points <= terminals (got \(plan.paymentPoints) and \(plan.count))")
+        }
+        let terminalDigits = 8 - plan.terminalPrefix.count
+        let merchantDigits = 15 - plan.merchantPrefix.count
+        guard terminalDigits >= String(plan.count).count, merchantDigits >= String(plan.paymentPoints).count else {
+            throw ConfigurationError(description: "prefixes too long for \(plan.count) terminals / \(plan.paymentPoints) payment points")
+        }
+        let (ca, _) = try ensureCertificateAuthority()
+        func id(_ prefix: String, _ n: Int, width: Int) -> String {
+            let digits = String(n)
+            return prefix + String(repeating: "0", count: width - digits.count) + digits
+        }
+        var merchants: [String] = []
+        for p in 1...plan.paymentPoints {
+            let merchantID = id(plan.merchantPrefix, p, width: merchantDigits)
+            let name = "Loket \(Self.estateNames[(p - 1) % Self.estateNames.count]) \(p)"
+            try await directory.upsertPaymentPoint(merchantID: merchantID, name: name)
+            try await ledger.openPaymentPoint(merchantID: merchantID, openingDeposit: plan.openingDeposit)
+            merchants.append(merchantID)
+        }
+        var written: [String] = []
+        for t in 1...plan.count {
+            let terminalID = id(plan.terminalPrefix, t, width: terminalDigits)
+            let merchantID = merchants[(t - 1) % merchants.count]
+            let folder = (plan.outputDirectory as NSString).appendingPathComponent(terminalID)
+            if let existing = try? TerminalCredentialFolder.load(from: folder) {
+                // Keep the files; make sure the database knows this terminal with the same key.
+                try await directory.insertTerminal(terminalID: terminalID, merchantID: existing.info.merchantID, macKey: existing.macKey)
+                continue
+            }
+            let macKey = MACKey.generate()
+            let credential = try ca.issueTerminalCertificate(terminalID: terminalID, merchantID: merchantID)
+            _ = try TerminalCredentialFolder.write(
+                to: folder,
+                info: TerminalCredentials(terminalID: terminalID, merchantID: merchantID, host: plan.host, port: plan.port),
+                credential: credential, caCertificatePEM: ca.certificatePEM, macKey: macKey)
+            try await directory.insertTerminal(terminalID: terminalID, merchantID: merchantID, macKey: macKey)
+            written.append(folder)
+        }
+        return written
+    }
+}

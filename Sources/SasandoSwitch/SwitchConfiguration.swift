@@ -1,0 +1,72 @@
+import Foundation
+import SasandoCore
+
+/// Operational settings of one switch instance. Loaded from a JSON file (`serve --config`); every
+/// key is optional and falls back to the defaults below. The database URL comes from
+/// `SASANDO_DATABASE_URL` so that no password sits in a config file.
+public struct SwitchConfiguration: Codable, Sendable, Equatable {
+    public var host: String = "0.0.0.0"
+    public var port: Int = 8583
+    /// Folder with `ca.pem` (terminal CA), `server.pem`, `server-key.pem`.
+    public var pkiDirectory: String = ".data/pki"
+    /// Share of each admin fee credited to the payment point's commission account, in basis points
+    /// (1/10,000). The rest is the bank's fee income. Default: half.
+    public var commissionBasisPoints: Int = 5_000
+    /// Business date rolls at this local (WITA) hour. Spec §3 default: 23.
+    public var cutoverHourWITA: Int = 23
+    /// Group commit: a batch closes at this many requests...
+    public var batchRequestsMax: Int = 1_000
+    /// ...or this long after its first request, whichever comes first.
+    public var batchWaitMicroseconds: Int = 2_000
+    /// Requests waiting for a batch; past it new requests get `91` at once (the switch is saturated).
+    public var postingQueueRequestsMax: Int = 20_000
+    /// One transaction per request (for comparison benchmarks); never for production.
+    public var batchingDisabled: Bool = false
+    public var connectionsMax: Int = Limits.connectionsMax
+    public var databaseConnectionsMax: Int = Limits.databaseConnectionsMax
+
+    public init() {}
+
+    public static func load(path: String?) throws -> SwitchConfiguration {
+        guard let path else { return SwitchConfiguration() }
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        return try JSONDecoder().decode(SwitchConfiguration.self, from: data)
+    }
+
+    public func validate() throws {
+        func require(_ ok: Bool, _ message: String) throws {
+            if !ok { throw ConfigurationError(description: message) }
+        }
+        try require((1...65535).contains(port) || port == 0, "port must be 0...65535")
+        try require((0...10_000).contains(commissionBasisPoints), "commissionBasisPoints must be 0...10000")
+        try require((0...23).contains(cutoverHourWITA), "cutoverHourWITA must be 0...23")
+        try require((1...10_000).contains(batchRequestsMax), "batchRequestsMax must be 1...10000")
+        try require((0...1_000_000).contains(batchWaitMicroseconds), "batchWaitMicroseconds must be 0...1000000")
+        try require(postingQueueRequestsMax >= batchRequestsMax, "postingQueueRequestsMax must be >= batchRequestsMax")
+        try require(connectionsMax > 0 && databaseConnectionsMax > 0, "connection limits must be positive")
+    }
+}
+
+extension SwitchConfiguration {
+    // Custom decoding so a partial file keeps the defaults for missing keys.
+    public init(from decoder: any Decoder) throws {
+        self.init()
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        host = try c.decodeIfPresent(String.self, forKey: .host) ?? host
+        port = try c.decodeIfPresent(Int.self, forKey: .port) ?? port
+        pkiDirectory = try c.decodeIfPresent(String.self, forKey: .pkiDirectory) ?? pkiDirectory
+        commissionBasisPoints = try c.decodeIfPresent(Int.self, forKey: .commissionBasisPoints) ?? commissionBasisPoints
+        cutoverHourWITA = try c.decodeIfPresent(Int.self, forKey: .cutoverHourWITA) ?? cutoverHourWITA
+        batchRequestsMax = try c.decodeIfPresent(Int.self, forKey: .batchRequestsMax) ?? batchRequestsMax
+        batchWaitMicroseconds = try c.decodeIfPresent(Int.self, forKey: .batchWaitMicroseconds) ?? batchWaitMicroseconds
+        postingQueueRequestsMax = try c.decodeIfPresent(Int.self, forKey: .postingQueueRequestsMax) ?? postingQueueRequestsMax
+        batchingDisabled = try c.decodeIfPresent(Bool.self, forKey: .batchingDisabled) ?? batchingDisabled
+        connectionsMax = try c.decodeIfPresent(Int.self, forKey: .connectionsMax) ?? connectionsMax
+        databaseConnectionsMax = try c.decodeIfPresent(Int.self, forKey: .databaseConnectionsMax) ?? databaseConnectionsMax
+    }
+}
+
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public let description: String
+    public init(description: String) { self.description = description }
+}

@@ -1,0 +1,172 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NIOSSL
+import SasandoCore
+import SasandoISO8583
+
+public enum TerminalClientError: Error, Equatable, CustomStringConvertible {
+    case timedOut(seconds: Int)
+    case connectionClosed
+    case tooManyInFlight(Int)
+    case duplicateKeyInFlight(String)
+
+    public var description: String {
+        switch self {
+        case .timedOut(let seconds): "no response within \(seconds) s"
+        case .connectionClosed: "the switch closed the connection"
+        case .tooManyInFlight(let max): "more than \(max) requests in flight"
+        case .duplicateKeyInFlight(let key): "a request with key \(key) is already in flight"
+        }
+    }
+}
+
+/// A terminal's side of the link: mutual TLS, framing, and responses matched to requests by
+/// (41, 11, 7) as spec §1 says (so several may be in flight and answered in any order).
+/// Used by the `sasando terminal` CLI, the tests and the load generator.
+public final class TerminalClient: Sendable {
+    public let channel: Channel
+    private let matcher: ResponseMatcher
+    public let responseTimeoutSeconds: Int
+
+    /// Messages the switch sent on its own (cut-over notice 0800/201), in arrival order.
+    public var unsolicited: AsyncStream<ISOMessage> { matcher.unsolicitedStream }
+
+    private init(channel: Channel, matcher: ResponseMatcher, responseTimeoutSeconds: Int) {
+        self.channel = channel
+        self.matcher = matcher
+        self.responseTimeoutSeconds = responseTimeoutSeconds
+    }
+
+    public static func connect(host: String, port: Int, sslContext: NIOSSLContext, group: any EventLoopGroup,
+                               responseTimeoutSeconds: Int = 30,
+                               requestsInFlightMax: Int = Limits.requestsInFlightPerConnectionMax) async throws -> TerminalClient {
+        let matcher = ResponseMatcher(requestsInFlightMax: requestsInFlightMax)
+        let isIPAddress = (try? SocketAddress(ipAddress: host, port: port)) != nil
+        let channel = try await ClientBootstrap(group: group)
+            .connectTimeout(.seconds(10))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: isIPAddress ? nil : host))
+                    // Responses are bounded by the same frame limits as requests.
+                    try sync.addHandler(ByteToMessageHandler(ISOFrameDecoder()))
+                    try sync.addHandler(MessageToByteHandler(ISOFrameEncoder()))
+                    try sync.addHandler(ResponseMatchingHandler(matcher: matcher))
+                }
+            }
+            .connect(host: host, port: port).get()
+        return TerminalClient(channel: channel, matcher: matcher, responseTimeoutSeconds: responseTimeoutSeconds)
+    }
+
+    /// Sends a request and waits for its response. With `macKey`, the request carries a MAC (spec §7).
+    public func send(_ request: ISOMessage, macKey: [UInt8]? = nil) async throws -> ISOMessage {
+        let body = if let macKey { try ISO8583Codec.encodeWithMAC(request, key: macKey) } else { try ISO8583Codec.encode(request) }
+        return try await send(body: body, key: ResponseMatcher.key(request))
+    }
+
+    /// Sends raw body bytes (tests of malformed input) and waits for a response with `key`.
+    public func send(body: [UInt8], key: String) async throws -> ISOMessage {
+        let promise = channel.eventLoop.makePromise(of: ISOMessage.self)
+        try matcher.register(key: key, promise: promise)
+        channel.writeAndFlush(ByteBuffer(bytes: body), promise: nil)
+        let timeout = channel.eventLoop.scheduleTask(in: .seconds(Int64(responseTimeoutSeconds))) { [matcher] in
+            matcher.fail(key: key, error: TerminalClientError.timedOut(seconds: self.responseTimeoutSeconds))
+        }
+        defer { timeout.cancel() }
+        return try await promise.futureResult.get()
+    }
+
+    /// Writes bytes as they are, with no framing: for tests of broken peers.
+    public func writeRaw(_ bytes: [UInt8]) async throws {
+        try await channel.writeAndFlush(ByteBuffer(bytes: bytes)).get()
+    }
+
+    /// Answers a switch notice (0800/201 -> 0810 with 39 = 00).
+    public func acknowledge(_ notice: ISOMessage) async throws {
+        var response = notice
+        response.mti = "0810"
+        response[39] = ResponseCode.approved.rawValue
+        try await channel.writeAndFlush(ByteBuffer(bytes: try ISO8583Codec.encode(response))).get()
+    }
+
+    public func close() async {
+        try? await channel.close()
+    }
+}
+
+/// Pending requests by (41, 11, 7). Thread-safe: registered from any task, completed on the event loop.
+final class ResponseMatcher: Sendable {
+    private let pending = NIOLockedValueBox([String: EventLoopPromise<ISOMessage>]())
+    private let requestsInFlightMax: Int
+    let unsolicitedStream: AsyncStream<ISOMessage>
+    private let unsolicitedContinuation: AsyncStream<ISOMessage>.Continuation
+
+    init(requestsInFlightMax: Int) {
+        self.requestsInFlightMax = requestsInFlightMax
+        // Bounded: a terminal that never reads notices keeps only the newest few.
+        (unsolicitedStream, unsolicitedContinuation) = AsyncStream.makeStream(of: ISOMessage.self, bufferingPolicy: .bufferingNewest(16))
+    }
+
+    static func key(_ message: ISOMessage) -> String {
+        "\(message[41] ?? "")|\(message[11] ?? "")|\(message[7] ?? "")"
+    }
+
+    func register(key: String, promise: EventLoopPromise<ISOMessage>) throws {
+        try pending.withLockedValue { pending in
+            guard pending.count < requestsInFlightMax else { throw TerminalClientError.tooManyInFlight(requestsInFlightMax) }
+            guard pending[key] == nil else { throw TerminalClientError.duplicateKeyInFlight(key) }
+            pending[key] = promise
+        }
+    }
+
+    func complete(_ message: ISOMessage) -> Bool {
+        guard let promise = pending.withLockedValue({ $0.removeValue(forKey: Self.key(message)) }) else { return false }
+        promise.succeed(message)
+        return true
+    }
+
+    func fail(key: String, error: any Error) {
+        pending.withLockedValue { $0.removeValue(forKey: key) }?.fail(error)
+    }
+
+    func failAll(_ error: any Error) {
+        let all = pending.withLockedValue { pending in
+            defer { pending.removeAll() }
+            return Array(pending.values)
+        }
+        all.forEach { $0.fail(error) }
+        unsolicitedContinuation.finish()
+    }
+
+    func deliverUnsolicited(_ message: ISOMessage) {
+        unsolicitedContinuation.yield(message)
+    }
+}
+
+final class ResponseMatchingHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    private let matcher: ResponseMatcher
+
+    init(matcher: ResponseMatcher) { self.matcher = matcher }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let body = Array(unwrapInboundIn(data).readableBytesView)
+        guard let message = try? ISO8583Codec.decode(body) else { return }
+        if !matcher.complete(message) {
+            matcher.deliverUnsolicited(message)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        matcher.failAll(TerminalClientError.connectionClosed)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        matcher.failAll(error)
+        context.close(promise: nil)
+    }
+}

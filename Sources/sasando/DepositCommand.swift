@@ -1,0 +1,25 @@
+import ArgumentParser
+import SasandoCore
+import SasandoLedger
+
+struct Deposit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Payment point deposits.", subcommands: [TopUp.self])
+
+    struct TopUp: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "topup", abstract: "Top up a payment point's deposit (clearing -> deposit).")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Payment point (merchant) ID, field 42.") var merchant: String
+        @Option(help: "Amount in whole rupiah, e.g. 5000000 or 5.000.000.") var amount: String
+        @Option(help: "Staff user recorded in the audit log.") var actor: String = "cli"
+
+        func run() async throws {
+            let sen = Sen(try parseRupiah(amount))
+            let logger = makeLogger("sasando.deposit", level: .warning)
+            let merchant = self.merchant, actor = self.actor
+            let balance = try await withDatabase(database, logger: logger) { db in
+                try await LedgerAccounts(database: db).topUp(merchantID: merchant, amount: sen, actor: actor)
+            }
+            print("topped up \(merchant) by \(sen); deposit balance \(balance)")
+        }
+    }
+}

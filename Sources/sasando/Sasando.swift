@@ -1,0 +1,9 @@
+import ArgumentParser
+
+@main
+struct Sasando: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sasando",
+        abstract: "Sasando: Bank NTT payment-point switch (ISO 8583 over mutual TLS).",
+        subcommands: [Serve.self, DB.self, Provision.self, TerminalCommand.self, Deposit.self, Ledger.self])
+}

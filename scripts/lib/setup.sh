@@ -1,0 +1,45 @@
+# Shared set-up for scripts/run and scripts/test. Idempotent: a second run reuses what exists.
+# Sourced, not executed. Sets: ROOT, SASANDO_DATABASE_URL, SASANDO_BIN.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+ensure_system_packages() {
+    local need=() p
+    for p in postgresql libssl-dev libpq-dev openssl python3; do
+        dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+    done
+    [ ${#need[@]} -eq 0 ] && return 0
+    say "installing ${need[*]}"
+    local sudo=""
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo >/dev/null || { echo "need root or sudo to install: ${need[*]}" >&2; exit 1; }
+        sudo="sudo"
+    fi
+    $sudo apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+}
+
+ensure_database() {
+    say "starting the project's PostgreSQL (.data/pg)"
+    SASANDO_DATABASE_URL="$("$ROOT/scripts/pg" start | tail -n 1)"
+    export SASANDO_DATABASE_URL
+}
+
+# build_sasando CONFIG: builds the CLI/switch; sets SASANDO_BIN.
+build_sasando() {
+    local config="$1"
+    say "building sasando ($config)"
+    swift build -c "$config" --product sasando
+    SASANDO_BIN="$(swift build -c "$config" --show-bin-path)/sasando"
+    export SASANDO_BIN
+}
+
+provision_demo() {
+    say "applying schema.sql"
+    "$SASANDO_BIN" db migrate --schema "$ROOT/schema.sql"
+    say "provisioning the demo set (.data/pki, .data/terminals)"
+    "$SASANDO_BIN" provision demo --data "$ROOT/.data"
+}
