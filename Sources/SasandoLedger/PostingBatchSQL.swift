@@ -259,10 +259,16 @@ extension PostingEngine {
             for (merchant, delta) in merchants where delta != 0 { dm.append(merchant); dd.append(date); dv.append(delta) }
         }
         if !dm.isEmpty {
+            // Two steps: a reversal's negative delta must never be a row's first value.
             try await connection.query("""
-                INSERT INTO merchant_daily_totals (merchant_id, business_date, collected_sen)
-                SELECT m, d::date, v FROM unnest(\(dm)::text[], \(dd)::text[], \(dv)::int8[]) AS x(m, d, v)
-                ON CONFLICT (merchant_id, business_date) DO UPDATE SET collected_sen = merchant_daily_totals.collected_sen + EXCLUDED.collected_sen
+                INSERT INTO merchant_daily_totals (merchant_id, business_date)
+                SELECT m, d::date FROM unnest(\(dm)::text[], \(dd)::text[]) AS x(m, d)
+                ON CONFLICT (merchant_id, business_date) DO NOTHING
+                """, logger: logger)
+            try await connection.query("""
+                UPDATE merchant_daily_totals t SET collected_sen = t.collected_sen + x.v
+                FROM unnest(\(dm)::text[], \(dd)::text[], \(dv)::int8[]) AS x(m, d, v)
+                WHERE t.merchant_id = x.m AND t.business_date = x.d::date
                 """, logger: logger)
         }
         return responses

@@ -197,6 +197,9 @@ public final class TerminalConnectionHandler: ChannelDuplexHandler {
     public func errorCaught(context: ChannelHandlerContext, error: Any & Error) {
         if let frameError = error as? FrameLengthError {
             logger.warning("untrustworthy frame; closing", metadata: ["reason": "\(frameError)"])
+        } else if let tls = error as? NIOSSLError, case .uncleanShutdown = tls {
+            // A terminal that drops the link without close_notify: common, and harmless here.
+            logger.debug("connection closed without TLS close_notify")
         } else if error is NIOSSLError || error is BoringSSLError {
             logger.notice("TLS failure; closing", metadata: ["error": "\(error)"])
         } else {

@@ -1,0 +1,135 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import SasandoCore
+import SasandoISO8583
+import SasandoLedger
+import SasandoPKI
+import SasandoSwitch
+import SasandoTransport
+import ServiceLifecycle
+import Testing
+
+/// Integration tests need the real PostgreSQL that scripts/test starts (SASANDO_DATABASE_URL).
+enum IntegrationEnvironment {
+    static var databaseURL: String? {
+        let url = ProcessInfo.processInfo.environment["SASANDO_DATABASE_URL"]
+        return (url?.isEmpty ?? true) ? nil : url
+    }
+    static var schemaSQL: String {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return try! String(contentsOf: root.appendingPathComponent("schema.sql"), encoding: .utf8)
+    }
+}
+
+/// A real switch on 127.0.0.1, port chosen by the OS, with its own CA and freshly provisioned
+/// terminals (unique prefixes per harness so tests do not share terminals or payment points).
+final class SwitchHarness: @unchecked Sendable {
+    let database: SasandoDatabase
+    let directory: TerminalDirectory
+    let ledger: LedgerAccounts
+    let engine: PostingEngine
+    let app: SwitchApplication
+    let pkiDirectory: String
+    let terminalsDirectory: String
+    let port: Int
+    let folders: [TerminalCredentialFolder]
+    private let runTask: Task<Void, any Error>
+    private let databaseTask: Task<Void, any Error>
+    private let group: ServiceGroup
+
+    /// - Parameters:
+    ///   - terminals: how many terminals to provision (payment points: `paymentPoints`).
+    ///   - prefix: 3-character terminal prefix; merchant prefix is derived from it.
+    static func start(terminals: Int = 4, paymentPoints: Int = 1, openingDeposit: Sen = .rupiah(50_000_000),
+                      configure: (inout SwitchConfiguration) -> Void = { _ in }) async throws -> SwitchHarness {
+        let url = try #require(IntegrationEnvironment.databaseURL, "SASANDO_DATABASE_URL is not set: run ./scripts/test")
+        var logger = Logger(label: "test")
+        logger.logLevel = ProcessInfo.processInfo.environment["SASANDO_TEST_LOG"] == nil ? .critical : .debug
+        let database = try SasandoDatabase(url: url, connectionsMax: 8, logger: logger)
+        let databaseTask = Task { try await database.run() }
+        try await database.migrate(schemaSQL: IntegrationEnvironment.schemaSQL)
+
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("sasando-test-\(UUID().uuidString)").path
+        let pki = root + "/pki"
+        let terminalsDirectory = root + "/terminals"
+        let provisioning = Provisioning(pkiDirectory: pki)
+        // Unique IDs per harness: T + 2 random letters, merchant M + the same + random digits.
+        let tag = String((0..<2).map { _ in "ABCDEFGHJKLMNPQRSTUVWXYZ".randomElement()! }) + String(Int.random(in: 0...9))
+        var plan = Provisioning.TerminalPlan(count: terminals, paymentPoints: paymentPoints, outputDirectory: terminalsDirectory)
+        plan.terminalPrefix = "T" + tag                       // 4 chars + 4 digits
+        plan.merchantPrefix = "M" + tag + String(Int.random(in: 100_000...999_999))  // 10 chars + 5 digits
+        plan.openingDeposit = openingDeposit
+        let directory = TerminalDirectory(database: database)
+        let ledger = LedgerAccounts(database: database)
+        try await provisioning.provisionTerminals(plan, directory: directory, ledger: ledger)
+        let folders = try FileManager.default.contentsOfDirectory(atPath: terminalsDirectory).sorted()
+            .map { try TerminalCredentialFolder.load(from: terminalsDirectory + "/" + $0) }
+
+        var configuration = SwitchConfiguration()
+        configuration.host = "127.0.0.1"
+        configuration.port = 0
+        configuration.pkiDirectory = pki
+        configure(&configuration)
+        let engine = PostingEngine(
+            database: database,
+            configuration: configuration.batchingDisabled ? .unbatched(connections: 4)
+                : PostingEngineConfiguration(batchRequestsMax: configuration.batchRequestsMax, batchWaitMicroseconds: configuration.batchWaitMicroseconds),
+            logger: logger)
+        let flows = LedgerFlows(engine: engine, configuration: configuration, logger: logger)
+        let app = SwitchApplication(configuration: configuration, database: database, flows: flows, extraServices: [engine],
+                                    sslContext: try SwitchApplication.loadServerTLS(pkiDirectory: pki), logger: logger)
+        // The database already runs in its own task; the group runs the engine and the listener.
+        let group = ServiceGroup(configuration: .init(services: [.init(service: engine), .init(service: app.listener)], logger: logger))
+        let runTask = Task { try await group.run() }
+        var port = 0
+        for await address in app.listener.boundAddress { port = address.port ?? 0 }
+        return SwitchHarness(database: database, directory: directory, ledger: ledger, engine: engine, app: app, pkiDirectory: pki,
+                             terminalsDirectory: terminalsDirectory, port: port, folders: folders, runTask: runTask,
+                             databaseTask: databaseTask, group: group)
+    }
+
+    private init(database: SasandoDatabase, directory: TerminalDirectory, ledger: LedgerAccounts, engine: PostingEngine,
+                 app: SwitchApplication, pkiDirectory: String, terminalsDirectory: String, port: Int,
+                 folders: [TerminalCredentialFolder], runTask: Task<Void, any Error>, databaseTask: Task<Void, any Error>, group: ServiceGroup) {
+        self.database = database
+        self.directory = directory
+        self.ledger = ledger
+        self.engine = engine
+        self.app = app
+        self.pkiDirectory = pkiDirectory
+        self.terminalsDirectory = terminalsDirectory
+        self.port = port
+        self.folders = folders
+        self.runTask = runTask
+        self.databaseTask = databaseTask
+        self.group = group
+    }
+
+    /// A connected (not yet signed-on) client for terminal `index`.
+    func connect(_ index: Int = 0) async throws -> (TerminalClient, TerminalRequests, TerminalCredentialFolder) {
+        let folder = folders[index]
+        let ssl = try TLSSetup.clientContext(certificatePEM: folder.certificatePEM, privateKeyPEM: folder.privateKeyPEM,
+                                             caPEM: folder.caCertificatePEM)
+        let client = try await TerminalClient.connect(host: "127.0.0.1", port: port, sslContext: ssl,
+                                                      group: MultiThreadedEventLoopGroup.singleton, responseTimeoutSeconds: 10)
+        return (client, TerminalRequests(terminalID: folder.info.terminalID, merchantID: folder.info.merchantID), folder)
+    }
+
+    /// Connected and signed on.
+    func signedOn(_ index: Int = 0) async throws -> (TerminalClient, TerminalRequests, TerminalCredentialFolder) {
+        let (client, requests, folder) = try await connect(index)
+        let response = try await client.send(requests.signOn())
+        #expect(response[39] == "00")
+        return (client, requests, folder)
+    }
+
+    func stop() async {
+        await group.triggerGracefulShutdown()
+        _ = try? await runTask.value
+        databaseTask.cancel()
+        try? FileManager.default.removeItem(atPath: (pkiDirectory as NSString).deletingLastPathComponent)
+    }
+}
