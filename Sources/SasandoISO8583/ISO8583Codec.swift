@@ -20,7 +20,7 @@ public enum ISO8583Codec {
     }
 
     static func decode(buffer: UnsafeBufferPointer<UInt8>, checkingMandatoryFields: Bool) -> Result<ISOMessage, ISODecodeError> {
-        var decoder = Decoder(bytes: buffer)
+        var decoder = ISOBodyDecoder(bytes: buffer)
         return Result { () throws(ISODecodeError) -> ISOMessage in
             try decoder.run(checkingMandatoryFields: checkingMandatoryFields)
         }
@@ -143,7 +143,7 @@ public enum ISO8583Codec {
 }
 
 /// One decoding pass over a body.
-struct Decoder {
+struct ISOBodyDecoder {
     let bytes: UnsafeBufferPointer<UInt8>
     var position = 0
     var message = ISOMessage(mti: "")

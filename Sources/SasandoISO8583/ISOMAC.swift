@@ -18,7 +18,7 @@ public enum MACVerdict: Sendable, Equatable {
 /// field) as 16 upper-case hex characters. The key is the terminal's 32-byte MAC key (not enforced here).
 public enum ISOMAC {
     /// Bytes of the HMAC-SHA256 output that are kept.
-    public static let macBytes = 8
+    public static let macByteCount = 8
     /// Hex characters of the MAC field on the wire.
     public static let hexCount = 16
     static let placeholder = String(repeating: "0", count: hexCount)
@@ -52,23 +52,23 @@ public enum ISOMAC {
         let macStart = bytes.count - hexCount
         // The field value must be the body's tail, else body and message do not belong together.
         guard bytes[macStart...].elementsEqual(claimed) else { return .wrong }
-        var received = [UInt8](repeating: 0, count: macBytes)
-        for i in 0..<macBytes {
+        var received = [UInt8](repeating: 0, count: macByteCount)
+        for i in 0..<macByteCount {
             guard let high = ASCII.hexValue(claimed[2 * i]), let low = ASCII.hexValue(claimed[2 * i + 1]) else { return .wrong }
             received[i] = high << 4 | low
         }
         let expected = macBytes(key: key, over: bytes[0..<macStart])
         var difference: UInt8 = 0
-        for i in 0..<macBytes { difference |= expected[i] ^ received[i] }   // constant time
+        for i in 0..<macByteCount { difference |= expected[i] ^ received[i] }   // constant time
         return difference == 0 ? .valid : .wrong
     }
 
-    /// The first `macBytes` bytes of HMAC-SHA256(key, bytes).
+    /// The first `macByteCount` bytes of HMAC-SHA256(key, bytes).
     static func macBytes(key: [UInt8], over bytes: some Collection<UInt8>) -> [UInt8] {
         var hmac = HMAC<SHA256>(key: SymmetricKey(data: key))
         if bytes.withContiguousStorageIfAvailable({ hmac.update(data: UnsafeRawBufferPointer($0)) }) == nil {
             hmac.update(data: Array(bytes))
         }
-        return Array(hmac.finalize()).prefix(macBytes).map { $0 }
+        return Array(hmac.finalize()).prefix(macByteCount).map { $0 }
     }
 }
