@@ -13,6 +13,14 @@ public struct TerminalRecord: Sendable, Equatable {
     public var merchantStatus: EntityStatus
     public var macKey: [UInt8]
 
+    public init(terminalID: String, merchantID: String, terminalStatus: EntityStatus, merchantStatus: EntityStatus, macKey: [UInt8]) {
+        self.terminalID = terminalID
+        self.merchantID = merchantID
+        self.terminalStatus = terminalStatus
+        self.merchantStatus = merchantStatus
+        self.macKey = macKey
+    }
+
     /// A terminal may transact only when it and its payment point are active (else `05`).
     public var isActive: Bool { terminalStatus == .active && merchantStatus == .active }
 }

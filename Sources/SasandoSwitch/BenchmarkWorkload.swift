@@ -1,0 +1,39 @@
+import Foundation
+import SasandoCore
+import SasandoISO8583
+import SasandoLedger
+
+/// Payment requests as a terminal would send them, for benchmarks and load tests: a random
+/// customer of a postpaid product (fresh, so unpaid) or a PLNPRE purchase, with field 48, 4 and 28
+/// exactly as the inquiry would have answered them.
+public enum BenchmarkWorkload {
+    public static func randomCustomerID(for product: Product, using rng: inout some RandomNumberGenerator) -> String {
+        while true {
+            var id = ""
+            for _ in 0..<product.customerIDLength { id.append(Character(String(Int.random(in: 0...9, using: &rng)))) }
+            let ending = id.suffix(2)
+            if ending != "99" && ending != "98" && ending != "00" { return id }
+        }
+    }
+
+    /// A payment request for `product` (nil: a postpaid product chosen at random).
+    public static func payment(requests: TerminalRequests, product: Product?, businessDate: CalendarDate,
+                               using rng: inout some RandomNumberGenerator, now: Date = Date()) -> ISOMessage {
+        let product = product ?? [Product.plnPostpaid, .pdamKupang, .estateFee, .internet, .bpjsHealth].randomElement(using: &rng)!
+        let customer = randomCustomerID(for: product, using: &rng)
+        var inquiryAnswer = requests.inquiry(product: product.rawValue, customerID: customer, now: now)
+        let name = SimulatedBiller.customerName(product: product, customerID: customer)
+        if product.isPrepaid {
+            let denomination = Product.prepaidDenominations.randomElement(using: &rng)!
+            inquiryAnswer[48] = BillData(product: product.rawValue, customerID: customer, customerName: name, bills: []).encoded
+            inquiryAnswer[4] = String(format: "%012lld", denomination.value)
+            inquiryAnswer[28] = String(format: "D%08lld", product.adminFee.value)
+        } else if case .customer(_, let bills) = SimulatedBiller.lookup(product: product, customerID: customer, businessDate: businessDate) {
+            let data = BillData(product: product.rawValue, customerID: customer, customerName: name, bills: bills)
+            inquiryAnswer[48] = data.encoded
+            inquiryAnswer[4] = String(format: "%012lld", data.total.value)
+            inquiryAnswer[28] = String(format: "D%08lld", product.adminFee.value * Int64(bills.count))
+        }
+        return requests.payment(from: inquiryAnswer, now: now)
+    }
+}
