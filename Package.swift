@@ -53,9 +53,15 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // Business date, cut-over, settlement, reconciliation, reports.
+        .target(name: "SasandoSettlement", dependencies: [
+            "SasandoCore", "SasandoLedger", "SasandoISO8583",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Transaction flows: sessions, inquiry, payment, reversal; billers; the server wiring.
         .target(name: "SasandoSwitch", dependencies: [
-            "SasandoCore", "SasandoISO8583", "SasandoTransport", "SasandoLedger", "SasandoPKI",
+            "SasandoCore", "SasandoISO8583", "SasandoTransport", "SasandoLedger", "SasandoPKI", "SasandoSettlement",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -65,7 +71,7 @@ let package = Package(
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(name: "sasando", dependencies: [
-            "SasandoCore", "SasandoISO8583", "SasandoPKI", "SasandoTransport", "SasandoLedger", "SasandoSwitch",
+            "SasandoCore", "SasandoISO8583", "SasandoPKI", "SasandoTransport", "SasandoLedger", "SasandoSwitch", "SasandoSettlement",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -90,6 +90,12 @@ enum BatchDecider {
             }
             firstByKey[r.key] = i
             var row = BatchPlan.Row(request: i, decision: .declined(.systemMalfunction), journal: nil)
+            if let code = r.presetDecline {
+                row.decision = .declined(code)
+                plan.outcomes.append(.recorded(row: plan.rows.count))
+                plan.rows.append(row)
+                continue
+            }
             switch r.kind {
             case .inquiry:
                 row.decision = decideInquiry(r, s)

@@ -66,6 +66,8 @@ public final class SasandoDatabase: Service, Sendable {
         let statements = Self.splitStatements(schemaSQL)
         let logger = self.logger
         try await client.withTransaction(logger: logger) { connection in
+            // Two instances (or test suites) migrating at once would deadlock on the triggers.
+            try await connection.query("SELECT pg_advisory_xact_lock(7277263)", logger: logger)
             for statement in statements {
                 try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
             }

@@ -42,6 +42,9 @@ public struct PostingRequest: Sendable {
     /// Reversal: the original's STAN and field 7 (field 90).
     public var originalSTAN: String?
     public var originalTransmittedAt: String?
+    /// Declined before posting (validation in the flows): recorded with this code, nothing posted,
+    /// so duplicates and reversals of it are answered like any other transaction's.
+    public var presetDecline: ResponseCode?
     /// Builds the response for a decision; the engine stores it (MAC excluded) before COMMIT.
     public var respond: @Sendable (PostingDecision) -> ISOMessage
 

@@ -25,7 +25,12 @@ public struct LedgerFlows: TransactionFlows {
         let posting: PostingRequest
         switch prepare(request, terminal: terminal, businessDate: businessDate) {
         case .answer(let code):
-            return respond(to: request, code: code, businessDate: businessDate)
+            // Recorded too: a duplicate gets the same answer, a reused key 94, a reversal of it 00.
+            let kind: PostingRequest.Kind = request.mti != "0200" ? .reversal : request[3] == ISOMessageRules.inquiryProcessingCode ? .inquiry : .payment
+            var declined = base(kind, request, terminal: terminal, businessDate: businessDate)
+            declined.amount = max(0, declined.amount)
+            declined.presetDecline = code
+            posting = declined
         case .post(let prepared):
             posting = prepared
         }
@@ -76,6 +81,11 @@ public struct LedgerFlows: TransactionFlows {
                                digest: Self.digest(request), merchantID: terminal.merchantID, rrn: request[37] ?? "",
                                businessDate: businessDate, respond: respond)
         p.amount = Int64(request[4] ?? "") ?? 0
+        if let field48 = request[48], let key = BillData.parseKey(field48) {
+            p.product = key.product
+            p.customerID = key.customerID
+        }
+        if let field28 = request[28], field28.count == 9, let fee = Int64(field28.dropFirst()) { p.fee = fee }
         return p
     }
 

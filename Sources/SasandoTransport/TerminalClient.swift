@@ -69,9 +69,13 @@ public final class TerminalClient: Sendable {
 
     /// Sends raw body bytes (tests of malformed input) and waits for a response with `key`.
     public func send(body: [UInt8], key: String) async throws -> ISOMessage {
+        guard channel.isActive else { throw TerminalClientError.connectionClosed }
         let promise = channel.eventLoop.makePromise(of: ISOMessage.self)
         try matcher.register(key: key, promise: promise)
-        channel.writeAndFlush(ByteBuffer(bytes: body), promise: nil)
+        // A write that fails (the switch closed the link meanwhile) fails this request at once.
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { [matcher] _ in matcher.fail(key: key, error: TerminalClientError.connectionClosed) }
+        channel.writeAndFlush(ByteBuffer(bytes: body), promise: written)
         let timeout = channel.eventLoop.scheduleTask(in: .seconds(Int64(responseTimeoutSeconds))) { [matcher] in
             matcher.fail(key: key, error: TerminalClientError.timedOut(seconds: self.responseTimeoutSeconds))
         }

@@ -1,0 +1,171 @@
+import Foundation
+import Logging
+import PostgresNIO
+import SasandoLedger
+import Testing
+
+/// The database itself refuses any write that would break a ledger invariant (schema.sql), whatever
+/// the client does. Straight SQL, own accounts with unique codes.
+@Suite(.serialized) struct LedgerInvariantTests {
+    final class Fixture: @unchecked Sendable {
+        let database: SasandoDatabase
+        let task: Task<Void, any Error>
+        let merchant: String
+        let depositID: Int64
+        let otherID: Int64
+        let fundingJournalID: Int64
+        var client: PostgresClient { database.client }
+        let logger = Logger(label: "ledger-invariant-test")
+
+        init() async throws {
+            let url = try #require(IntegrationEnvironment.databaseURL, "SASANDO_DATABASE_URL is not set")
+            var logger = Logger(label: "ledger-invariant-test")
+            logger.logLevel = .critical
+            database = try SasandoDatabase(url: url, connectionsMax: 4, logger: logger)
+            let database = database
+            task = Task { try await database.run() }
+            // Concurrent migrations (other suites' harnesses) can deadlock each other (40P01), so
+            // migrate only when the schema is missing, and retry.
+            let migrated = (try? await Self.int(database.client, "SELECT count(*) FROM schema_info")) == 1
+            for attempt in 1...5 where !migrated {
+                do {
+                    try await database.migrate(schemaSQL: IntegrationEnvironment.schemaSQL)
+                    break
+                } catch where attempt < 5 {
+                    try await Task.sleep(for: .milliseconds(200 * attempt))
+                }
+            }
+            merchant = "L" + String((0..<14).map { _ in "0123456789".randomElement()! })
+            let tag = UUID().uuidString
+            let m = merchant
+            try await database.client.query("INSERT INTO payment_points (merchant_id, name) VALUES (\(m), 'ledger invariant test')")
+            depositID = try await Self.int(database.client, "INSERT INTO accounts (code, kind, merchant_id) VALUES (\("TESTDEP:" + tag), 'deposit', \(m)) RETURNING id")
+            otherID = try await Self.int(database.client, "INSERT INTO accounts (code, kind) VALUES (\("TESTCLR:" + tag), 'clearing') RETURNING id")
+            // Fund the deposit with a balanced journal: D other 10,000 / C deposit 10,000.
+            let (dep, other) = (depositID, otherID)
+            fundingJournalID = try await database.client.withTransaction(logger: logger) { c in
+                let j = try await Self.journal(c, logger)
+                try await c.query("INSERT INTO postings (journal_id, account_id, side, amount) VALUES (\(j), \(other), 'D', 10000), (\(j), \(dep), 'C', 10000)", logger: logger)
+                return j
+            }
+        }
+
+        static func int(_ client: PostgresClient, _ query: PostgresQuery) async throws -> Int64 {
+            let rows = try await client.query(query)
+            for try await v in rows.decode(Int64.self) { return v }
+            throw LedgerError("no row")
+        }
+
+        static func journal(_ c: PostgresConnection, _ logger: Logger) async throws -> Int64 {
+            let rows = try await c.query("INSERT INTO journals (kind, business_date, description) VALUES ('topup', current_date, 'ledger invariant test') RETURNING id", logger: logger)
+            for try await v in rows.decode(Int64.self) { return v }
+            throw LedgerError("no journal id")
+        }
+
+        func balance(_ id: Int64) async throws -> Int64 {
+            try await Self.int(client, "SELECT balance FROM accounts WHERE id = \(id)")
+        }
+
+        func stop() async {
+            task.cancel()
+        }
+    }
+
+    @Test func databaseRefusesEveryBrokenInvariant() async throws {
+        let f = try await Fixture()
+        let (dep, other, logger) = (f.depositID, f.otherID, f.logger)
+        #expect(try await f.balance(dep) == 10000)
+
+        // Unbalanced journal: D 1000 / C 999, refused at COMMIT.
+        await #expect(throws: (any Error).self) {
+            try await f.client.withTransaction(logger: logger) { c in
+                let j = try await Fixture.journal(c, logger)
+                try await c.query("INSERT INTO postings (journal_id, account_id, side, amount) VALUES (\(j), \(dep), 'D', 1000), (\(j), \(other), 'C', 999)", logger: logger)
+            }
+        }
+        // One-posting journal (and a journal with none).
+        await #expect(throws: (any Error).self) {
+            try await f.client.withTransaction(logger: logger) { c in
+                let j = try await Fixture.journal(c, logger)
+                try await c.query("INSERT INTO postings (journal_id, account_id, side, amount) VALUES (\(j), \(other), 'D', 1000)", logger: logger)
+            }
+        }
+        await #expect(throws: (any Error).self) {
+            try await f.client.withTransaction(logger: logger) { c in
+                _ = try await Fixture.journal(c, logger)
+            }
+        }
+        // Postings and journals are append-only.
+        let postingID = try await Fixture.int(f.client, "SELECT id FROM postings WHERE journal_id = \(f.fundingJournalID) AND account_id = \(dep)")
+        await #expect(throws: (any Error).self) {
+            try await f.client.query("UPDATE postings SET amount = 5 WHERE id = \(postingID)")
+        }
+        await #expect(throws: (any Error).self) {
+            try await f.client.query("DELETE FROM postings WHERE id = \(postingID)")
+        }
+        await #expect(throws: (any Error).self) {
+            try await f.client.query("UPDATE journals SET description = 'changed' WHERE id = \(f.fundingJournalID)")
+        }
+        await #expect(throws: (any Error).self) {
+            try await f.client.query("DELETE FROM journals WHERE id = \(f.fundingJournalID)")
+        }
+        // Balances change only through postings; accounts start at zero and are never deleted.
+        await #expect(throws: (any Error).self) {
+            try await f.client.query("UPDATE accounts SET balance = 5 WHERE id = \(dep)")
+        }
+        await #expect(throws: (any Error).self) {
+            try await f.client.query("UPDATE accounts SET balance = balance + 1 WHERE id = \(other)")
+        }
+        await #expect(throws: (any Error).self) {
+            try await f.client.query("INSERT INTO accounts (code, kind, balance) VALUES (\("TESTX:" + UUID().uuidString), 'clearing', 100)")
+        }
+        await #expect(throws: (any Error).self) {
+            try await f.client.query("DELETE FROM accounts WHERE id = \(other)")
+        }
+        // A deposit never goes negative: D deposit 10,001 of a 10,000 balance.
+        await #expect(throws: (any Error).self) {
+            try await f.client.withTransaction(logger: logger) { c in
+                let j = try await Fixture.journal(c, logger)
+                try await c.query("INSERT INTO postings (journal_id, account_id, side, amount) VALUES (\(j), \(dep), 'D', 10001), (\(j), \(other), 'C', 10001)", logger: logger)
+            }
+        }
+        // One currency: IDR.
+        await #expect(throws: (any Error).self) {
+            try await f.client.withTransaction(logger: logger) { c in
+                let j = try await Fixture.journal(c, logger)
+                try await c.query("INSERT INTO postings (journal_id, account_id, side, amount, currency) VALUES (\(j), \(other), 'D', 100, 'USD'), (\(j), \(dep), 'C', 100, 'USD')", logger: logger)
+            }
+        }
+        // Non-positive amounts.
+        await #expect(throws: (any Error).self) {
+            try await f.client.withTransaction(logger: logger) { c in
+                let j = try await Fixture.journal(c, logger)
+                try await c.query("INSERT INTO postings (journal_id, account_id, side, amount) VALUES (\(j), \(other), 'D', 0), (\(j), \(dep), 'C', 0)", logger: logger)
+            }
+        }
+        // Postings may not be added to a journal from an earlier transaction (even balanced ones).
+        let funding = f.fundingJournalID
+        await #expect(throws: (any Error).self) {
+            try await f.client.withTransaction(logger: logger) { c in
+                try await c.query("INSERT INTO postings (journal_id, account_id, side, amount) VALUES (\(funding), \(other), 'D', 50), (\(funding), \(dep), 'C', 50)", logger: logger)
+            }
+        }
+
+        // Nothing of the above left a trace.
+        #expect(try await f.balance(dep) == 10000)
+        #expect(try await f.balance(other) == -10000)
+        #expect(try await Fixture.int(f.client, "SELECT count(*) FROM postings WHERE account_id IN (\(dep), \(other))") == 2)
+        #expect(try await Fixture.int(f.client, "SELECT count(*) FROM postings WHERE journal_id = \(funding)") == 2)
+
+        // A correct journal still goes through.
+        try await f.client.withTransaction(logger: logger) { c in
+            let j = try await Fixture.journal(c, logger)
+            try await c.query("INSERT INTO postings (journal_id, account_id, side, amount) VALUES (\(j), \(dep), 'D', 10000), (\(j), \(other), 'C', 10000)", logger: logger)
+        }
+        #expect(try await f.balance(dep) == 0)
+
+        let result = try await LedgerVerifier(database: f.database).verify()
+        #expect(result.violations.isEmpty, "\(result.violations.map { "\($0.check): \($0.rows)" })")
+        await f.stop()
+    }
+}

@@ -1,0 +1,255 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PostgresNIO
+import SasandoCore
+import SasandoISO8583
+import SasandoLedger
+import SasandoPKI
+import SasandoSwitch
+import SasandoTransport
+import Synchronization
+import Testing
+
+/// Collects whatever bytes a raw (non-TLS) peer receives.
+private final class ReceivedBytes: Sendable {
+    let bytes = Mutex<[UInt8]>([])
+}
+
+private final class CollectingHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let received: ReceivedBytes
+    init(received: ReceivedBytes) { self.received = received }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        received.bytes.withLock { $0.append(contentsOf: buffer.readableBytesView) }
+    }
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+@Suite("Transport: mutual TLS, framing and session rules against a real switch", .serialized)
+struct TransportIntegrationTests {
+    // MARK: Helpers
+
+    /// Waits (bounded) until the channel is closed; true when it closed.
+    private func waitClosed(_ channel: Channel, seconds: Double = 10) async -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if !channel.isActive { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return !channel.isActive
+    }
+
+    private static func key(_ message: ISOMessage) -> String {
+        "\(message[41] ?? "")|\(message[11] ?? "")|\(message[7] ?? "")"
+    }
+
+    /// Connects with `sslContext` and checks the switch answers nothing and the link ends.
+    private func expectRefused(_ harness: SwitchHarness, sslContext: NIOSSLContext, _ comment: Comment) async throws {
+        let folder = harness.folders[0]
+        let requests = TerminalRequests(terminalID: folder.info.terminalID, merchantID: folder.info.merchantID)
+        let client: TerminalClient
+        do {
+            client = try await TerminalClient.connect(host: "127.0.0.1", port: harness.port, sslContext: sslContext,
+                                                      group: MultiThreadedEventLoopGroup.singleton, responseTimeoutSeconds: 5)
+        } catch {
+            return  // refused while connecting: fine
+        }
+        do {
+            let response = try await client.send(requests.echo())
+            Issue.record("\(comment): the switch answered \(response.mti)/\(response[39] ?? "-")")
+        } catch {
+            // A TLS alert or the close surfaced as an error: refused. If the switch closed the link
+            // before the request was registered, TerminalClient only notices at its response
+            // timeout (5 s here); the closed channel below is what proves the refusal.
+        }
+        #expect(await waitClosed(client.channel), "\(comment): connection still open")
+        await client.close()
+    }
+
+    private func withHarness(terminals: Int = 4, _ body: (SwitchHarness) async throws -> Void) async throws {
+        let harness = try await SwitchHarness.start(terminals: terminals)
+        do {
+            try await body(harness)
+        } catch {
+            await harness.stop()
+            throw error
+        }
+        await harness.stop()
+    }
+
+    private func loadCA(_ harness: SwitchHarness) throws -> CertificateAuthority {
+        let cert = try String(contentsOfFile: harness.pkiDirectory + "/ca.pem", encoding: .utf8)
+        let key = try String(contentsOfFile: harness.pkiDirectory + "/ca-key.pem", encoding: .utf8)
+        return try CertificateAuthority(certificatePEM: cert, privateKeyPEM: key)
+    }
+
+    // MARK: TLS refusals
+
+    @Test func handshakeWithoutClientCertificateIsRefused() async throws {
+        try await withHarness { harness in
+            var config = TLSConfiguration.makeClientConfiguration()
+            config.minimumTLSVersion = .tlsv12
+            config.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(harness.folders[0].caCertificatePEM.utf8)))
+            config.certificateVerification = .noHostnameVerification
+            let context = try NIOSSLContext(configuration: config)
+            try await expectRefused(harness, sslContext: context, "no client certificate")
+            // The switch itself is fine.
+            let (client, _, _) = try await harness.signedOn(0)
+            await client.close()
+        }
+    }
+
+    @Test func certificateFromAnotherCAIsRefused() async throws {
+        try await withHarness { harness in
+            let folder = harness.folders[0]
+            let otherCA = try CertificateAuthority.create(commonName: "Other Terminal CA")
+            let credential = try otherCA.issueTerminalCertificate(terminalID: folder.info.terminalID, merchantID: folder.info.merchantID)
+            let context = try TLSSetup.clientContext(certificatePEM: credential.certificatePEM, privateKeyPEM: credential.privateKeyPEM,
+                                                     caPEM: folder.caCertificatePEM)
+            try await expectRefused(harness, sslContext: context, "certificate from another CA")
+        }
+    }
+
+    @Test func expiredCertificateFromTheRightCAIsRefused() async throws {
+        try await withHarness { harness in
+            let folder = harness.folders[0]
+            let ca = try loadCA(harness)
+            let credential = try ca.issueTerminalCertificate(terminalID: folder.info.terminalID, merchantID: folder.info.merchantID,
+                                                             notAfter: Date().addingTimeInterval(-86_400))
+            let context = try TLSSetup.clientContext(certificatePEM: credential.certificatePEM, privateKeyPEM: credential.privateKeyPEM,
+                                                     caPEM: folder.caCertificatePEM)
+            try await expectRefused(harness, sslContext: context, "expired certificate")
+            // Control: a fresh certificate from the same CA is accepted (so the refusal was the expiry).
+            let fresh = try ca.issueTerminalCertificate(terminalID: folder.info.terminalID, merchantID: folder.info.merchantID)
+            let freshContext = try TLSSetup.clientContext(certificatePEM: fresh.certificatePEM, privateKeyPEM: fresh.privateKeyPEM,
+                                                          caPEM: folder.caCertificatePEM)
+            let client = try await TerminalClient.connect(host: "127.0.0.1", port: harness.port, sslContext: freshContext,
+                                                          group: MultiThreadedEventLoopGroup.singleton, responseTimeoutSeconds: 10)
+            let requests = TerminalRequests(terminalID: folder.info.terminalID, merchantID: folder.info.merchantID)
+            #expect(try await client.send(requests.echo())[39] == "00")
+            await client.close()
+        }
+    }
+
+    @Test func plainTCPClientGetsNoISOResponseAndSwitchStaysUp() async throws {
+        try await withHarness { harness in
+            let folder = harness.folders[0]
+            let requests = TerminalRequests(terminalID: folder.info.terminalID, merchantID: folder.info.merchantID)
+            let received = ReceivedBytes()
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(CollectingHandler(received: received))
+                    }
+                }
+                .connect(host: "127.0.0.1", port: harness.port).get()
+            let body = try ISO8583Codec.encode(requests.signOn())
+            try? await channel.writeAndFlush(ByteBuffer.framed(body)).get()
+            #expect(await waitClosed(channel), "plain TCP connection not closed")
+            let bytes = received.bytes.withLock { $0 }
+            // At most a TLS alert record (content type 21), never an ISO 8583 message.
+            let text = String(decoding: bytes, as: UTF8.self)
+            #expect(!text.contains("0810"))
+            if let first = bytes.first { #expect(first == 0x15, "unexpected non-alert bytes: \(bytes.prefix(16))") }
+            try? await channel.close()
+
+            let (client, _, _) = try await harness.signedOn(0)
+            await client.close()
+        }
+    }
+
+    // MARK: Field 41 and session rules
+
+    @Test func field41MismatchGets63AndIsAudited() async throws {
+        try await withHarness { harness in
+            let (client, _, folder) = try await harness.signedOn(0)
+            let other = harness.folders[1].info
+            #expect(other.terminalID != folder.info.terminalID)
+            let impostor = TerminalRequests(terminalID: other.terminalID, merchantID: other.merchantID)
+            let echo = impostor.echo()
+            let response = try await client.send(body: try ISO8583Codec.encode(echo), key: Self.key(echo))
+            #expect(response.mti == "0810")
+            #expect(response[39] == "63")
+            let rows = try await harness.database.client.query(
+                "SELECT count(*)::int8 FROM audit_events WHERE event = 'terminal_mismatch' AND actor = \(folder.info.terminalID)")
+            var count: Int64 = 0
+            for try await (n) in rows.decode(Int64.self) { count = n }
+            #expect(count >= 1)
+            // The connection keeps working for its own terminal.
+            let requests = TerminalRequests(terminalID: folder.info.terminalID, merchantID: folder.info.merchantID)
+            #expect(try await client.send(requests.echo())[39] == "00")
+            await client.close()
+        }
+    }
+
+    @Test func echoBeforeSignOnIsApproved() async throws {
+        try await withHarness { harness in
+            let (client, requests, _) = try await harness.connect(0)
+            let response = try await client.send(requests.echo())
+            #expect(response.mti == "0810")
+            #expect(response[39] == "00")
+            await client.close()
+        }
+    }
+
+    @Test func financialRequestBeforeSignOnGets58() async throws {
+        try await withHarness { harness in
+            let (client, requests, folder) = try await harness.connect(0)
+            let response = try await client.send(requests.inquiry(product: "PLNPOST", customerID: "512345678901"), macKey: folder.macKey)
+            #expect(response.mti == "0210")
+            #expect(response[39] == "58")
+            await client.close()
+        }
+    }
+
+    @Test func blockedTerminalSignOnGets05() async throws {
+        try await withHarness { harness in
+            try await harness.directory.setTerminalStatus(harness.folders[2].info.terminalID, .blocked)
+            let (client, requests, _) = try await harness.connect(2)
+            let response = try await client.send(requests.signOn())
+            #expect(response[39] == "05")
+            // Not signed on: a transaction is refused.
+            let inquiry = try await client.send(requests.inquiry(product: "PLNPOST", customerID: "512345678901"),
+                                                macKey: harness.folders[2].macKey)
+            #expect(inquiry[39] == "58")
+            await client.close()
+        }
+    }
+
+    @Test func badMACAfterSignOnGets63() async throws {
+        try await withHarness { harness in
+            let (client, requests, folder) = try await harness.signedOn(0)
+            var wrongKey = folder.macKey
+            wrongKey[0] ^= 0xFF
+            let inquiry = requests.inquiry(product: "PLNPOST", customerID: "512345678901")
+            let body = try ISO8583Codec.encodeWithMAC(inquiry, key: wrongKey)
+            let response = try await client.send(body: body, key: Self.key(inquiry))
+            #expect(response.mti == "0210")
+            #expect(response[39] == "63")
+            await client.close()
+        }
+    }
+
+    // MARK: Bad frames close only their own connection
+
+    @Test(arguments: [5000, 5])
+    func badFrameLengthClosesOnlyThatConnection(announced: Int) async throws {
+        try await withHarness { harness in
+            let (bystander, bystanderRequests, _) = try await harness.signedOn(1)
+            let (victim, _, _) = try await harness.signedOn(0)
+            var bytes: [UInt8] = [UInt8(announced >> 8), UInt8(announced & 0xFF)]
+            bytes += Array(repeating: 0x30, count: min(announced, 64))
+            try await victim.writeRaw(bytes)
+            #expect(await waitClosed(victim.channel), "connection with a \(announced)-byte frame not closed")
+            let response = try await bystander.send(bystanderRequests.echo())
+            #expect(response[39] == "00")
+            await bystander.close()
+            await victim.close()
+        }
+    }
+}
