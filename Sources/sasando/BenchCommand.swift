@@ -8,7 +8,7 @@ import SasandoSwitch
 import Synchronization
 
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks that print figures.", subcommands: [Posting.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks that print figures.", subcommands: [Posting.self, Ceiling.self])
 
     /// The posting engine alone (no TLS, no codec on the wire): payments/s with group commit and
     /// with one transaction per payment, same workload, same run, as a ratio.
@@ -93,6 +93,96 @@ struct Bench: AsyncParsableCommand {
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             let stats = engine.statistics.withLock { $0 }
             return Result(approved: approved, seconds: seconds, batches: stats.batches, largest: stats.largestBatch)
+        }
+    }
+}
+
+extension Bench {
+    /// The ceiling: the same journals, postings and transaction rows a payment writes, straight into
+    /// PostgreSQL by the fastest bulk path (1,000-payment `unnest` batches on a few connections),
+    /// with no switch, no TLS, no decisions. Same schema, triggers and indexes as the switch.
+    struct Ceiling: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Payments/s written straight into PostgreSQL (no switch): the ceiling.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Payments to write.") var payments: Int = 200_000
+        @Option(help: "Payments per transaction.") var batch: Int = 1_000
+        @Option(help: "Concurrent connections.") var connections: Int = 2
+        @Option(help: "Payment points the payments spread over.") var paymentPoints: Int = 50
+
+        func run() async throws {
+            guard (1...10_000_000).contains(payments), (1...10_000).contains(batch), (1...32).contains(connections) else {
+                throw ValidationError("payments 1...10000000, batch 1...10000, connections 1...32")
+            }
+            let logger = makeLogger("sasando.bench", level: .warning)
+            let payments = self.payments, batch = self.batch, connections = self.connections, paymentPoints = self.paymentPoints
+            try await withDatabase(database, logger: logger) { db in
+                let terminals = try await Posting.setUp(db: db, paymentPoints: paymentPoints)
+                var ids: [String: Int64] = [:]
+                let rows = try await db.client.query("SELECT code, id FROM accounts WHERE code LIKE 'DEP:BENCHPP%' OR code LIKE 'COM:BENCHPP%' OR code IN ('BANK:FEE', 'PAY:PLNPOST')")
+                for try await (code, id) in rows.decode((String, Int64).self) { ids[code] = id }
+                if ids["PAY:PLNPOST"] == nil {
+                    try await db.client.query("INSERT INTO accounts (code, kind, biller_id) VALUES ('PAY:PLNPOST', 'biller_payable', 'PLNPOST') ON CONFLICT DO NOTHING")
+                    let r = try await db.client.query("SELECT id FROM accounts WHERE code = 'PAY:PLNPOST'")
+                    for try await id in r.decode(Int64.self) { ids["PAY:PLNPOST"] = id }
+                }
+                let accountIDs = ids
+                let run = Int.random(in: 100_000...999_999)
+                let counter = Counter((payments + batch - 1) / batch)
+                let date = BusinessCalendar.businessDate(at: Date()).description
+                let start = ContinuousClock.now
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for worker in 0..<connections {
+                        group.addTask {
+                            var b = worker
+                            while counter.take() {
+                                try await Self.writeBatch(db: db, index: b, size: batch, run: run, date: date, terminals: terminals, ids: accountIDs)
+                                b += connections
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                let elapsed = start.duration(to: .now)
+                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                let written = ((payments + batch - 1) / batch) * batch
+                print(String(format: "ceiling: %d payments (journals + 4 postings + transaction row) in %.2f s = %.0f payments/s", written, seconds, Double(written) / seconds))
+            }
+        }
+
+        static func writeBatch(db: SasandoDatabase, index: Int, size: Int, run: Int, date: String, terminals: [TerminalRecord], ids: [String: Int64]) async throws {
+            try await db.client.withTransaction(logger: db.logger) { connection in
+                var journalIDs: [Int64] = []
+                let seq = try await connection.query("SELECT nextval('journals_id_seq') FROM generate_series(1, \(size))", logger: db.logger)
+                for try await id in seq.decode(Int64.self) { journalIDs.append(id) }
+                try await connection.query("""
+                    INSERT INTO journals (id, kind, business_date) SELECT id, 'payment', \(date)::date FROM unnest(\(journalIDs)::int8[]) AS x(id)
+                    """, logger: db.logger)
+                var pj: [Int64] = [], pa: [Int64] = [], ps: [String] = [], pm: [Int64] = []
+                var tid: [String] = [], stan: [String] = [], time: [String] = [], merchant: [String] = [], amount: [Int64] = []
+                pj.reserveCapacity(size * 4)
+                for (i, journal) in journalIDs.enumerated() {
+                    let t = terminals[i % terminals.count]
+                    let bill: Int64 = 1_000_000 + Int64(i % 1000) * 100, fee: Int64 = 250_000, commission: Int64 = 125_000
+                    for (account, side, value) in [(ids["DEP:\(t.merchantID)"]!, "D", bill + fee), (ids["PAY:PLNPOST"]!, "C", bill),
+                                                   (ids["BANK:FEE"]!, "C", fee - commission), (ids["COM:\(t.merchantID)"]!, "C", commission)] {
+                        pj.append(journal); pa.append(account); ps.append(side); pm.append(value)
+                    }
+                    tid.append(t.terminalID)
+                    stan.append(String(format: "%06d", (index * size + i) % 1_000_000))
+                    time.append(String(format: "%04d%06d", run % 10_000, (index * size + i) / 1_000_000 + (run / 10_000) * 100))
+                    merchant.append(t.merchantID)
+                    amount.append(bill)
+                }
+                try await connection.query("""
+                    INSERT INTO postings (journal_id, account_id, side, amount) SELECT * FROM unnest(\(pj)::int8[], \(pa)::int8[], \(ps)::text[], \(pm)::int8[])
+                    """, logger: db.logger)
+                try await connection.query("""
+                    INSERT INTO transactions (terminal_id, stan, transmitted_at, kind, request_digest, merchant_id, rrn, product, customer_id,
+                                              amount_sen, fee_sen, business_date, response_code, response_body, journal_id)
+                    SELECT t, s, tm, 'payment', '\\x00', m, s || tm, 'PLNPOST', '123456789012', a, 250000, \(date)::date, '00', '\\x00', j
+                    FROM unnest(\(tid)::text[], \(stan)::text[], \(time)::text[], \(merchant)::text[], \(amount)::int8[], \(journalIDs)::int8[]) AS x(t, s, tm, m, a, j)
+                    """, logger: db.logger)
+            }
         }
     }
 }

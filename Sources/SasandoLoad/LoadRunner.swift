@@ -1,0 +1,298 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import SasandoCore
+import SasandoISO8583
+import SasandoPKI
+import SasandoSwitch
+import SasandoTransport
+import Synchronization
+
+public struct LoadOptions: Sendable {
+    public var scenario: Scenario
+    /// Folder of terminal credential folders (`sasando provision terminals --out`).
+    public var credentialsDirectory: String
+    /// Overrides terminal.json's host/port.
+    public var host: String?
+    public var port: Int?
+    public var responseTimeoutSeconds: Int = 30
+    /// Print a progress line every second.
+    public var progress: Bool = true
+    public init(scenario: Scenario, credentialsDirectory: String) {
+        self.scenario = scenario
+        self.credentialsDirectory = credentialsDirectory
+    }
+}
+
+/// Connections opened at once during ramp-up (each is a full TLS handshake).
+public enum LoadLimits {
+    public static let concurrentHandshakesMax = 64
+    /// After the run's end, how long in-flight requests may take to come back.
+    public static let drainSecondsMax = 30
+}
+
+/// A permit pool per connection so an open-loop schedule never exceeds the spec's 32 in flight.
+final class Permits: Sendable {
+    private struct State { var available: Int; var waiters: [CheckedContinuation<Void, Never>] = [] }
+    private let state: Mutex<State>
+    init(_ n: Int) { state = Mutex(State(available: n)) }
+    func acquire() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { s -> Bool in
+                if s.available > 0 { s.available -= 1; return true }
+                s.waiters.append(c)
+                return false
+            }
+            if ready { c.resume() }
+        }
+    }
+    func release() {
+        let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if s.waiters.isEmpty { s.available += 1; return nil }
+            return s.waiters.removeFirst()
+        }
+        next?.resume()
+    }
+}
+
+/// One terminal's connection during a run.
+final class LoadTerminal: Sendable {
+    let index: Int
+    let folder: TerminalCredentialFolder
+    let client: TerminalClient
+    let requests: TerminalRequests
+    let permits = Permits(Limits.requestsInFlightPerConnectionMax)
+    /// Approved, not yet reversed payments of this terminal (reversal candidates).
+    let reversible = Mutex<[ISOMessage]>([])
+    let rng: Mutex<SeededGenerator>
+
+    init(index: Int, folder: TerminalCredentialFolder, client: TerminalClient, seed: UInt64) {
+        self.index = index
+        self.folder = folder
+        self.client = client
+        self.requests = TerminalRequests(terminalID: folder.info.terminalID, merchantID: folder.info.merchantID,
+                                         firstSTAN: Int(seed % 900_000) + 1)
+        self.rng = Mutex(SeededGenerator(seed: seed))
+    }
+}
+
+public struct LoadResult: Sendable {
+    public var statistics: LoadStatistics
+    public var elapsedSeconds: Double
+    public var terminalIDs: [String]
+    public var startedAt: Date
+}
+
+public final class LoadRunner: Sendable {
+    let options: LoadOptions
+    let products: [Product]
+    let log: @Sendable (String) -> Void
+
+    public init(options: LoadOptions, log: @escaping @Sendable (String) -> Void = { print($0) }) throws {
+        try options.scenario.validate()
+        self.options = options
+        if let names = options.scenario.products {
+            self.products = try names.map { name in
+                guard let p = Product(rawValue: name) else { throw ScenarioError(description: "unknown product \(name)") }
+                return p
+            }
+        } else {
+            self.products = Product.allCases
+        }
+        self.log = log
+    }
+
+    func loadFolders() throws -> [TerminalCredentialFolder] {
+        let fm = FileManager.default
+        let names = (try? fm.contentsOfDirectory(atPath: options.credentialsDirectory))?.sorted() ?? []
+        let folders = names.compactMap { try? TerminalCredentialFolder.load(from: options.credentialsDirectory + "/" + $0) }
+        guard folders.count >= options.scenario.terminals else {
+            throw ScenarioError(description: "scenario \(options.scenario.name) needs \(options.scenario.terminals) terminals; \(options.credentialsDirectory) has \(folders.count): provision more with `sasando provision terminals --count \(options.scenario.terminals) --payment-points \(max(1, options.scenario.terminals / 10)) --out \(options.credentialsDirectory)`")
+        }
+        return Array(folders.prefix(options.scenario.terminals))
+    }
+
+    public func run() async throws -> LoadResult {
+        let scenario = options.scenario
+        let folders = try loadFolders()
+        let startedAt = Date()
+        let start = ContinuousClock.now
+        let stats = LoadStatistics(start: start)
+        let deadline = scenario.durationSeconds.map { start.advanced(by: .seconds($0)) }
+        let budget = scenario.requests.map { RequestBudget($0) }
+
+        // Ramp-up: connection i signs on at i/n of the ramp-up time, then starts its load.
+        let businessDate = Mutex<CalendarDate?>(nil)
+        let progressTask = Task { [stats, options] in
+            guard options.progress else { return }
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                if !Task.isCancelled { log(stats.progressLine()) }
+            }
+        }
+        defer { progressTask.cancel() }
+
+        let terminals = try await connectAll(folders, stats: stats, start: start)
+        defer { Task { for t in terminals { await t.client.close() } } }
+        guard !terminals.isEmpty else { throw ScenarioError(description: "no terminal could connect and sign on") }
+        // The switch's business date (field 15 of an inquiry) decides bill periods for payments.
+        let date = try await discoverBusinessDate(terminals[0])
+        businessDate.withLock { $0 = date }
+
+        func shouldContinue() -> Bool {
+            if let deadline, ContinuousClock.now >= deadline { return false }
+            if let budget, !budget.take() { return false }
+            return true
+        }
+
+        switch scenario.mode {
+        case .closed:
+            await withTaskGroup(of: Void.self) { group in
+                for terminal in terminals {
+                    for _ in 0..<scenario.inFlightPerConnection {
+                        group.addTask {
+                            while shouldContinue() {
+                                let intended = ContinuousClock.now
+                                await self.one(terminal, date: date, intended: intended, stats: stats)
+                            }
+                        }
+                    }
+                }
+            }
+        case .open:
+            // Coordinated-omission-correct: each request has an intended send time on a fixed
+            // schedule; its latency counts from then, however late it actually went out.
+            let rate = Double(scenario.targetRatePerSecond ?? 1)
+            let scheduleStart = ContinuousClock.now
+            await withTaskGroup(of: Void.self) { group in
+                var k = 0
+                while shouldContinue() {
+                    let intended = scheduleStart.advanced(by: .nanoseconds(Int64(Double(k) * 1e9 / rate)))
+                    if intended > ContinuousClock.now { try? await Task.sleep(until: intended, clock: .continuous) }
+                    let terminal = terminals[k % terminals.count]
+                    k += 1
+                    group.addTask {
+                        await terminal.permits.acquire()
+                        await self.one(terminal, date: date, intended: intended, stats: stats)
+                        terminal.permits.release()
+                    }
+                }
+            }
+        }
+        let elapsed = start.duration(to: .now)
+        return LoadResult(statistics: stats, elapsedSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+                          terminalIDs: terminals.map(\.folder.info.terminalID), startedAt: startedAt)
+    }
+
+    private func connectAll(_ folders: [TerminalCredentialFolder], stats: LoadStatistics, start: ContinuousClock.Instant) async throws -> [LoadTerminal] {
+        let scenario = options.scenario
+        let permits = Permits(LoadLimits.concurrentHandshakesMax)
+        return await withTaskGroup(of: LoadTerminal?.self) { group in
+            for (i, folder) in folders.enumerated() {
+                group.addTask {
+                    let delay = scenario.rampUpSeconds > 0 ? Double(scenario.rampUpSeconds) * Double(i) / Double(folders.count) : 0
+                    if delay > 0 { try? await Task.sleep(until: start.advanced(by: .milliseconds(Int64(delay * 1000))), clock: .continuous) }
+                    await permits.acquire()
+                    defer { permits.release() }
+                    let began = ContinuousClock.now
+                    do {
+                        let ssl = try TLSSetup.clientContext(certificatePEM: folder.certificatePEM, privateKeyPEM: folder.privateKeyPEM,
+                                                             caPEM: folder.caCertificatePEM)
+                        let client = try await TerminalClient.connect(
+                            host: self.options.host ?? folder.info.host, port: self.options.port ?? folder.info.port,
+                            sslContext: ssl, group: MultiThreadedEventLoopGroup.singleton,
+                            responseTimeoutSeconds: self.options.responseTimeoutSeconds)
+                        let terminal = LoadTerminal(index: i, folder: folder, client: client, seed: scenario.seed &* 1_000_003 &+ UInt64(i))
+                        stats.sent()
+                        let response = try await client.send(terminal.requests.signOn())
+                        let code = response[39] ?? "--"
+                        stats.record(.signOn, code: code, latencyMicroseconds: Self.micros(since: began), expected: code == "00")
+                        return code == "00" ? terminal : nil
+                    } catch {
+                        stats.error(.signOn, "\(error)")
+                        return nil
+                    }
+                }
+            }
+            var all: [LoadTerminal] = []
+            for await t in group { if let t { all.append(t) } }
+            return all.sorted { $0.index < $1.index }
+        }
+    }
+
+    private func discoverBusinessDate(_ terminal: LoadTerminal) async throws -> CalendarDate {
+        let probe = terminal.requests.inquiry(product: Product.plnPrepaid.rawValue, customerID: "12345678901")
+        let response = try await terminal.client.send(probe, macKey: terminal.folder.macKey)
+        let today = BusinessCalendar.businessDate(at: Date())
+        guard let mmdd = response[15], mmdd.count == 4, let month = Int(mmdd.prefix(2)), let day = Int(mmdd.suffix(2)) else {
+            log("warning: no business date in the probe's answer (\(response[39] ?? "--")); using the clock's \(today)")
+            return today
+        }
+        // The year is the clock's, except across New Year.
+        var year = today.year
+        if month == 12 && today.month == 1 { year -= 1 }
+        if month == 1 && today.month == 12 { year += 1 }
+        return CalendarDate(year: year, month: month, day: day)
+    }
+
+    static func micros(since start: ContinuousClock.Instant) -> UInt64 {
+        let d = start.duration(to: .now)
+        return UInt64(max(0, d.components.seconds)) * 1_000_000 + UInt64(max(0, d.components.attoseconds / 1_000_000_000_000))
+    }
+
+    /// Chooses and sends one request by the scenario's mix; records its outcome.
+    func one(_ terminal: LoadTerminal, date: CalendarDate, intended: ContinuousClock.Instant, stats: LoadStatistics) async {
+        let mix = options.scenario.mix
+        let (roll, productIndex) = terminal.rng.withLock { rng in
+            (Double.random(in: 0..<(mix.inquiry + mix.payment + mix.reversal), using: &rng), Int.random(in: 0..<products.count, using: &rng))
+        }
+        let product = products[productIndex]
+        var type: RequestType = roll < mix.inquiry ? .inquiry : roll < mix.inquiry + mix.payment ? .payment : .reversal
+        var request: ISOMessage
+        var original: ISOMessage?
+        switch type {
+        case .inquiry:
+            let customer = terminal.rng.withLock { BenchmarkWorkload.randomCustomerID(for: product, using: &$0) }
+            request = terminal.requests.inquiry(product: product.rawValue, customerID: customer)
+        case .reversal:
+            original = terminal.reversible.withLock { pool -> ISOMessage? in
+                guard !pool.isEmpty else { return nil }
+                let i = terminal.rng.withLock { Int.random(in: 0..<pool.count, using: &$0) }
+                return pool.remove(at: i)
+            }
+            if let original {
+                request = terminal.requests.reversal(of: original)
+                break
+            }
+            type = .payment
+            fallthrough
+        default:
+            request = terminal.rng.withLock { BenchmarkWorkload.payment(requests: terminal.requests, product: product, businessDate: date, using: &$0) }
+        }
+        stats.sent()
+        do {
+            let response = try await terminal.client.send(request, macKey: terminal.folder.macKey)
+            let code = response[39] ?? "--"
+            stats.record(type, code: code, latencyMicroseconds: Self.micros(since: intended), expected: code == "00")
+            guard code == "00" else { return }
+            if type == .payment {
+                terminal.reversible.withLock { $0.append(request) }
+                stats.approvedPayment(ApprovedPayment(
+                    terminalID: terminal.folder.info.terminalID, stan: request[11] ?? "", transmittedAt: request[7] ?? "",
+                    rrn: request[37] ?? "", amount: Int64(request[4] ?? "") ?? 0, fee: Int64((request[28] ?? "D0").dropFirst()) ?? 0,
+                    reversed: false))
+            } else if type == .reversal, let original {
+                stats.markReversed(terminalID: terminal.folder.info.terminalID, stan: original[11] ?? "", transmittedAt: original[7] ?? "")
+            }
+        } catch {
+            stats.error(type, "\(error)")
+        }
+    }
+}
+
+/// A fixed number of requests shared by all senders.
+final class RequestBudget: Sendable {
+    private let remaining: Mutex<Int>
+    init(_ n: Int) { remaining = Mutex(n) }
+    func take() -> Bool { remaining.withLock { r in if r > 0 { r -= 1; return true }; return false } }
+}

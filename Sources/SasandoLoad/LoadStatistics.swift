@@ -1,0 +1,105 @@
+import Foundation
+import Histogram
+import Synchronization
+
+public enum RequestType: String, Codable, Sendable, CaseIterable {
+    case signOn = "sign-on"
+    case inquiry
+    case payment
+    case reversal
+}
+
+/// An approved payment as the terminal saw it, for the ledger audit.
+public struct ApprovedPayment: Sendable, Codable, Hashable {
+    public var terminalID: String
+    public var stan: String
+    public var transmittedAt: String
+    public var rrn: String
+    public var amount: Int64
+    public var fee: Int64
+    public var reversed: Bool
+}
+
+/// Everything measured in a run. One lock; at 20,000 requests/s it is far from contended.
+public final class LoadStatistics: Sendable {
+    /// Latencies are recorded in microseconds, up to a minute.
+    public static let latencyMicrosecondsMax: UInt64 = 60_000_000
+
+    struct State {
+        var histograms: [RequestType: Histogram<UInt64>] = [:]
+        var codes: [RequestType: [String: Int]] = [:]
+        var errors: [String: Int] = [:]
+        var sent = 0
+        var completed = 0
+        var approved = 0
+        var perSecond: [Int] = []          // completed requests in each second of the run
+        var approvedPayments: [ApprovedPayment] = []
+        var unexpected = 0
+    }
+
+    let state = Mutex(State())
+    let start: ContinuousClock.Instant
+
+    public init(start: ContinuousClock.Instant) { self.start = start }
+
+    func histogram() -> Histogram<UInt64> {
+        Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: Self.latencyMicrosecondsMax, numberOfSignificantValueDigits: .three)
+    }
+
+    func sent(_ count: Int = 1) { state.withLock { $0.sent += count } }
+
+    /// - Parameter expected: whether this answer is what the scenario expects (else the run fails).
+    func record(_ type: RequestType, code: String, latencyMicroseconds: UInt64, expected: Bool) {
+        let second = secondsSinceStart()
+        state.withLock { s in
+            if s.histograms[type] == nil { s.histograms[type] = histogram() }
+            _ = s.histograms[type]!.record(min(max(latencyMicroseconds, 1), Self.latencyMicrosecondsMax))
+            s.codes[type, default: [:]][code, default: 0] += 1
+            s.completed += 1
+            if code == "00" { s.approved += 1 }
+            if !expected { s.unexpected += 1 }
+            while s.perSecond.count <= second { s.perSecond.append(0) }
+            s.perSecond[second] += 1
+        }
+    }
+
+    func error(_ type: RequestType, _ description: String) {
+        state.withLock { s in
+            s.errors["\(type.rawValue): \(description)", default: 0] += 1
+            s.unexpected += 1
+        }
+    }
+
+    func approvedPayment(_ payment: ApprovedPayment) {
+        state.withLock { $0.approvedPayments.append(payment) }
+    }
+
+    func markReversed(terminalID: String, stan: String, transmittedAt: String) {
+        state.withLock { s in
+            if let i = s.approvedPayments.lastIndex(where: { $0.terminalID == terminalID && $0.stan == stan && $0.transmittedAt == transmittedAt }) {
+                s.approvedPayments[i].reversed = true
+            }
+        }
+    }
+
+    func secondsSinceStart() -> Int {
+        Int(start.duration(to: .now).components.seconds)
+    }
+
+    /// One progress line: elapsed, sent, approved, declines by code, TPS of the last second, p50/p99.
+    func progressLine() -> String {
+        state.withLock { s in
+            let elapsed = secondsSinceStart()
+            let lastSecond = elapsed >= 1 && s.perSecond.count >= elapsed ? s.perSecond[elapsed - 1] : 0
+            var all = histogram()
+            for h in s.histograms.values { all.add(h) }
+            var declines: [String: Int] = [:]
+            for (_, codes) in s.codes { for (code, n) in codes where code != "00" { declines[code, default: 0] += n } }
+            let declineText = declines.isEmpty ? "none" : declines.sorted { $0.key < $1.key }.map { "\($0.key)x\($0.value)" }.joined(separator: " ")
+            let errors = s.errors.values.reduce(0, +)
+            return String(format: "%4ds  sent %8d  approved %8d  declined %@  errors %d  tps %6d  p50 %.2f ms  p99 %.2f ms",
+                          elapsed, s.sent, s.approved, declineText, errors, lastSecond,
+                          Double(all.valueAtPercentile(50)) / 1000, Double(all.valueAtPercentile(99)) / 1000)
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+
+/// A load-test scenario (`loadtest/scenarios/*.json`). Every field but `name` has a default, and
+/// command-line options override the file.
+public struct Scenario: Codable, Sendable, Equatable {
+    public struct Mix: Codable, Sendable, Equatable {
+        public var inquiry: Double
+        public var payment: Double
+        public var reversal: Double
+        public init(inquiry: Double, payment: Double, reversal: Double) {
+            self.inquiry = inquiry
+            self.payment = payment
+            self.reversal = reversal
+        }
+    }
+
+    public enum Mode: String, Codable, Sendable { case closed, open }
+
+    public var name: String
+    public var description: String = ""
+    public var terminals: Int = 8
+    /// Stop after this long (including ramp-up)...
+    public var durationSeconds: Int? = 10
+    /// ...or after this many requests, whichever comes first.
+    public var requests: Int?
+    public var mode: Mode = .closed
+    /// Closed loop: requests each connection keeps in flight (spec allows up to 32).
+    public var inFlightPerConnection: Int = 4
+    /// Open loop: requests per second in total, sent on schedule whatever the answers do.
+    public var targetRatePerSecond: Int?
+    public var mix: Mix = Mix(inquiry: 0.3, payment: 0.6, reversal: 0.1)
+    /// Products to use; nil: all six.
+    public var products: [String]?
+    /// Connections start spread over this many seconds.
+    public var rampUpSeconds: Int = 0
+    public var seed: UInt64 = 1
+
+    public init(name: String) { self.name = name }
+
+    // Limits: a load test is bounded in count and time.
+    public static let terminalsMax = 10_000
+    public static let durationSecondsMax = 3_600
+    public static let requestsMax = 50_000_000
+    public static let ratePerSecondMax = 200_000
+
+    public func validate() throws {
+        func require(_ ok: Bool, _ message: String) throws {
+            if !ok { throw ScenarioError(description: "scenario \(name): \(message)") }
+        }
+        try require((1...Self.terminalsMax).contains(terminals), "terminals must be 1...\(Self.terminalsMax)")
+        try require(durationSeconds != nil || requests != nil, "give durationSeconds or requests (a run must end)")
+        if let d = durationSeconds { try require((1...Self.durationSecondsMax).contains(d), "durationSeconds must be 1...\(Self.durationSecondsMax)") }
+        if let r = requests { try require((1...Self.requestsMax).contains(r), "requests must be 1...\(Self.requestsMax)") }
+        try require((1...32).contains(inFlightPerConnection), "inFlightPerConnection must be 1...32 (spec §1)")
+        if mode == .open {
+            try require((1...Self.ratePerSecondMax).contains(targetRatePerSecond ?? 0), "open loop needs targetRatePerSecond 1...\(Self.ratePerSecondMax)")
+        }
+        try require(mix.inquiry >= 0 && mix.payment >= 0 && mix.reversal >= 0 && mix.inquiry + mix.payment + mix.reversal > 0,
+                    "mix shares must be non-negative and not all zero")
+        try require(rampUpSeconds >= 0 && rampUpSeconds <= (durationSeconds ?? Int.max), "rampUpSeconds must be within the duration")
+    }
+
+    public static func load(path: String) throws -> Scenario {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ScenarioError(description: "cannot read scenario \(path)")
+        }
+        do {
+            return try JSONDecoder().decode(Scenario.self, from: data)
+        } catch {
+            throw ScenarioError(description: "scenario \(path) is not valid: \(error)")
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, description, terminals, durationSeconds, requests, mode, inFlightPerConnection, targetRatePerSecond
+        case mix, products, rampUpSeconds, seed
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        description = try c.decodeIfPresent(String.self, forKey: .description) ?? ""
+        terminals = try c.decodeIfPresent(Int.self, forKey: .terminals) ?? 8
+        durationSeconds = try c.decodeIfPresent(Int.self, forKey: .durationSeconds)
+        requests = try c.decodeIfPresent(Int.self, forKey: .requests)
+        if durationSeconds == nil && requests == nil { durationSeconds = 10 }
+        mode = try c.decodeIfPresent(Mode.self, forKey: .mode) ?? .closed
+        inFlightPerConnection = try c.decodeIfPresent(Int.self, forKey: .inFlightPerConnection) ?? 4
+        targetRatePerSecond = try c.decodeIfPresent(Int.self, forKey: .targetRatePerSecond)
+        mix = try c.decodeIfPresent(Mix.self, forKey: .mix) ?? Mix(inquiry: 0.3, payment: 0.6, reversal: 0.1)
+        products = try c.decodeIfPresent([String].self, forKey: .products)
+        rampUpSeconds = try c.decodeIfPresent(Int.self, forKey: .rampUpSeconds) ?? 0
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 1
+    }
+}
+
+public struct ScenarioError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// SplitMix64: a small seeded generator so a scenario's choices repeat run to run.
+public struct SeededGenerator: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

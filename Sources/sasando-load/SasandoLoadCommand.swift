@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SasandoLedger
+import SasandoLoad
+
+/// The load generator: many terminals on their own mutual-TLS connections, a scenario's mix,
+/// progress each second, HDR latency percentiles, JSON + HTML report, and a ledger audit.
+/// Exits 1 when any response is unexpected or the audit fails.
+@main
+struct SasandoLoadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "sasando-load",
+                                                    abstract: "Load-test the switch with a scenario (loadtest/scenarios/*.json).")
+
+    @Option(help: "Scenario file.") var scenario: String
+    @Option(help: "Folder of terminal credential folders.") var credentials: String = ".data/load-terminals"
+    @Option(help: "Switch host (default: terminal.json). Only loopback unless --allow-remote.") var host: String?
+    @Option(help: "Switch port (default: terminal.json).") var port: Int?
+    @Option(help: "Override the scenario's duration, seconds.") var duration: Int?
+    @Option(help: "Override: stop after this many requests.") var requests: Int?
+    @Option(help: "Override the number of terminals.") var terminals: Int?
+    @Option(help: "Override: open loop at this many requests/s.") var rate: Int?
+    @Option(help: "Override: closed loop with this many in flight per connection.") var inFlight: Int?
+    @Option(help: "Override the seed.") var seed: UInt64?
+    @Option(help: "Folder for report.json and report.html.") var out: String = "loadtest/results"
+    @Flag(help: "Skip the post-run ledger audit.") var noAudit = false
+    @Flag(help: "Allow a non-loopback switch host.") var allowRemote = false
+    @Flag(help: "No progress lines.") var quiet = false
+
+    func run() async throws {
+        var s = try Scenario.load(path: scenario)
+        if let duration { s.durationSeconds = duration }
+        if let requests { s.requests = requests; if duration == nil { s.durationSeconds = nil } }
+        if let terminals { s.terminals = terminals }
+        if let rate { s.mode = .open; s.targetRatePerSecond = rate }
+        if let inFlight { s.mode = .closed; s.inFlightPerConnection = inFlight }
+        if let seed { s.seed = seed }
+        try s.validate()
+        if let host, !allowRemote, !["127.0.0.1", "localhost", "::1"].contains(host) && !host.hasPrefix("127.") {
+            throw ValidationError("refusing to load a non-loopback host (\(host)) without --allow-remote")
+        }
+        var options = LoadOptions(scenario: s, credentialsDirectory: credentials)
+        options.host = host ?? "127.0.0.1"
+        options.port = port
+        options.progress = !quiet
+        let mode = s.mode == .open ? "open loop \(s.targetRatePerSecond ?? 0)/s" : "closed loop \(s.inFlightPerConnection) in flight"
+        print("scenario \(s.name): \(s.terminals) terminals, \(mode), \(s.durationSeconds.map { "\($0) s" } ?? "\(s.requests ?? 0) requests"), mix \(s.mix.inquiry)/\(s.mix.payment)/\(s.mix.reversal), seed \(s.seed)")
+        let result = try await LoadRunner(options: options).run()
+        var report = LoadReport(result: result, machine: Self.machine())
+        report.scenario = s
+        if !noAudit {
+            guard let url = ProcessInfo.processInfo.environment["SASANDO_DATABASE_URL"], !url.isEmpty else {
+                throw ValidationError("the audit needs SASANDO_DATABASE_URL (or pass --no-audit)")
+            }
+            var logger = Logger(label: "sasando-load")
+            logger.logLevel = .error
+            let database = try SasandoDatabase(url: url, connectionsMax: 2, logger: logger)
+            let task = Task { try await database.run() }
+            report.audit = try await LedgerAudit.run(database: database, result: result)
+            task.cancel()
+        }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let base = (out as NSString).appendingPathComponent(s.name)
+        try report.json().write(to: URL(fileURLWithPath: base + ".json"))
+        try report.html().write(toFile: base + ".html", atomically: true, encoding: .utf8)
+        print(report.summary)
+        print("reports: \(base).json \(base).html")
+        if report.unexpected > 0 || report.audit?.passed == false { throw ExitCode(1) }
+    }
+
+    static func machine() -> String {
+        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "unknown CPU"
+        return "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory / 1_073_741_824) GiB, \(cpu)"
+    }
+}

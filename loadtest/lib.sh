@@ -1,0 +1,44 @@
+# Helpers shared by loadtest/run and loadtest/bench (sourced after scripts/lib/setup.sh).
+LOAD_TERMINALS="$ROOT/.data/load-terminals"
+LOAD_TERMINAL_COUNT="${SASANDO_LOAD_TERMINALS:-1000}"
+LOAD_PORT="${SASANDO_LOAD_PORT:-18583}"
+SWITCH_PID=""
+
+provision_load_terminals() {
+    local have=0
+    [ -d "$LOAD_TERMINALS" ] && have=$(find "$LOAD_TERMINALS" -mindepth 1 -maxdepth 1 -type d | wc -l)
+    if [ "$have" -lt "$LOAD_TERMINAL_COUNT" ]; then
+        say "provisioning $LOAD_TERMINAL_COUNT load-test terminals in up to 100 payment points (.data/load-terminals)"
+        "$SASANDO_BIN" provision terminals --count "$LOAD_TERMINAL_COUNT" --payment-points "$(( LOAD_TERMINAL_COUNT < 100 ? (LOAD_TERMINAL_COUNT + 1) / 2 : 100 ))" --out "$LOAD_TERMINALS" \
+            --pki "$ROOT/.data/pki" --port "$LOAD_PORT" --terminal-prefix L --merchant-prefix NTTLD --opening-deposit 100000000000
+    fi
+    # Load tests pay a lot: keep every load payment point funded and its daily limit out of the way.
+    psql -q "$SASANDO_DATABASE_URL" -c "UPDATE payment_points SET daily_limit_sen = 9000000000000000 WHERE merchant_id LIKE 'NTTLD%'" >/dev/null
+}
+
+# start_switch [extra serve args]: a switch on $LOAD_PORT in the background, waits until it listens.
+start_switch() {
+    local log="$ROOT/loadtest/results/switch.log"
+    mkdir -p "$ROOT/loadtest/results"
+    SASANDO_LOG_LEVEL="${SASANDO_LOG_LEVEL:-warning}" "$SASANDO_BIN" serve --data "$ROOT/.data" --port "$LOAD_PORT" --host 127.0.0.1 $1 >"$log" 2>&1 &
+    SWITCH_PID=$!
+    for _ in $(seq 1 300); do
+        if (exec 3<>/dev/tcp/127.0.0.1/"$LOAD_PORT") 2>/dev/null; then return 0; fi
+        kill -0 "$SWITCH_PID" 2>/dev/null || { cat "$log" >&2; echo "switch died" >&2; exit 1; }
+        sleep 0.1
+    done
+    echo "switch did not listen on $LOAD_PORT" >&2; exit 1
+}
+
+report_switch_memory() {
+    [ -n "$SWITCH_PID" ] && [ -r "/proc/$SWITCH_PID/status" ] || return 0
+    SWITCH_PEAK_RSS_MIB=$(awk '/VmHWM/ {printf "%d", $2/1024}' "/proc/$SWITCH_PID/status")
+    echo "switch peak memory (VmHWM): ${SWITCH_PEAK_RSS_MIB} MiB"
+}
+
+stop_switch() {
+    [ -n "$SWITCH_PID" ] || return 0
+    kill -TERM "$SWITCH_PID" 2>/dev/null || true
+    wait "$SWITCH_PID" 2>/dev/null || true
+    SWITCH_PID=""
+}
