@@ -7,6 +7,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "sasando", targets: ["sasando"]),
+        .executable(name: "sasando-load", targets: ["sasando-load"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -19,6 +20,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // Load generator latency percentiles (HDR histogram).
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        // Staff console (issue 5): HTTPS server, bcrypt, metrics.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // Money, identifiers, response codes, limits, masking. No dependencies: everything may import it.
@@ -45,6 +53,7 @@ let package = Package(
             .product(name: "NIOExtras", package: "swift-nio-extras"),
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
         // PostgreSQL: migrations, terminals, audit, ledger, posting engine.
         .target(name: "SasandoLedger", dependencies: [
@@ -52,6 +61,7 @@ let package = Package(
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
         // Business date, cut-over, settlement, reconciliation, reports.
         .target(name: "SasandoSettlement", dependencies: [
@@ -69,15 +79,45 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+        ]),
+        // Staff console over HTTPS (Hummingbird): sessions, CSRF, roles, pages, /metrics.
+        .target(name: "SasandoConsole", dependencies: [
+            "SasandoCore", "SasandoLedger", "SasandoSettlement", "SasandoSwitch",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(name: "sasando", dependencies: [
             "SasandoCore", "SasandoISO8583", "SasandoPKI", "SasandoTransport", "SasandoLedger", "SasandoSwitch", "SasandoSettlement",
+            "SasandoConsole",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
+        // Load generator (issue 4): scenarios, HDR latency, reports, ledger audit. Entry: sasando-load.
+        .target(name: "SasandoLoad", dependencies: [
+            "SasandoCore", "SasandoISO8583", "SasandoPKI", "SasandoTransport", "SasandoLedger", "SasandoSwitch",
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+        ]),
+        .executableTarget(name: "sasando-load", dependencies: [
+            "SasandoLoad", "SasandoLedger",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         // libFuzzer target for the codec (see README "Fuzzing").
         .executableTarget(name: "SasandoCodecFuzz", dependencies: ["SasandoISO8583"]),
@@ -91,10 +131,18 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
+        // Console router tests (app.test(.router)) against the real PostgreSQL.
+        .testTarget(name: "SasandoConsoleTests", dependencies: [
+            "SasandoConsole", "SasandoLedger", "SasandoSettlement", "SasandoCore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+        ]),
         .testTarget(name: "SasandoSwitchTests", dependencies: ["SasandoSwitch", "SasandoISO8583", "SasandoCore"]),
+        .testTarget(name: "SasandoSettlementTests", dependencies: ["SasandoSettlement", "SasandoSwitch", "SasandoISO8583", "SasandoCore"]),
         // Against the real PostgreSQL started by scripts/test (SASANDO_DATABASE_URL) and real TLS on loopback.
         .testTarget(name: "SasandoIntegrationTests", dependencies: [
-            "SasandoSwitch", "SasandoLedger", "SasandoPKI", "SasandoTransport", "SasandoISO8583", "SasandoCore",
+            "SasandoSwitch", "SasandoLedger", "SasandoPKI", "SasandoTransport", "SasandoISO8583", "SasandoCore", "SasandoSettlement",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -89,8 +89,11 @@ CREATE INDEX IF NOT EXISTS journals_business_date ON journals(business_date);
 
 CREATE TABLE IF NOT EXISTS postings (
     id          bigserial PRIMARY KEY,
-    journal_id  bigint NOT NULL REFERENCES journals(id),
-    account_id  bigint NOT NULL REFERENCES accounts(id),
+    -- No per-row foreign keys on the hot tables: the statement triggers below check references
+    -- set-based (a per-row FK check per posting cost more than the insert itself), and journals,
+    -- accounts and transactions are never deleted, so a reference once checked stays valid.
+    journal_id  bigint NOT NULL,
+    account_id  bigint NOT NULL,
     side        char(1) NOT NULL CHECK (side IN ('D', 'C')),
     amount      bigint NOT NULL CHECK (amount > 0),
     currency    char(3) NOT NULL DEFAULT 'IDR' CHECK (currency = 'IDR')
@@ -117,11 +120,16 @@ CREATE TRIGGER postings_no_truncate BEFORE TRUNCATE ON postings
 -- each hot account once). A deposit overdraft fails the CHECK above and the whole statement.
 CREATE OR REPLACE FUNCTION sasando_apply_postings() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM new_postings n JOIN journals j ON j.id = n.journal_id
-               WHERE j.created_xid <> pg_current_xact_id()) THEN
-        RAISE EXCEPTION 'postings may only be added to a journal by the transaction that creates it'
-            USING ERRCODE = 'integrity_constraint_violation';
+    IF EXISTS (SELECT 1 FROM new_postings n LEFT JOIN journals j ON j.id = n.journal_id
+               WHERE j.id IS NULL OR j.created_xid <> pg_current_xact_id()) THEN
+        RAISE EXCEPTION 'postings may only be added to an existing journal by the transaction that creates it'
+            USING ERRCODE = 'foreign_key_violation';
     END IF;
+    IF EXISTS (SELECT 1 FROM new_postings n LEFT JOIN accounts a ON a.id = n.account_id WHERE a.id IS NULL) THEN
+        RAISE EXCEPTION 'posting to an account that does not exist' USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    -- Lock the touched accounts in id order first, so concurrent writers never deadlock.
+    PERFORM 1 FROM accounts WHERE id IN (SELECT DISTINCT account_id FROM new_postings) ORDER BY id FOR UPDATE;
     UPDATE accounts a SET balance = a.balance + d.delta
     FROM (SELECT account_id, sum(CASE side WHEN 'C' THEN amount ELSE -amount END) AS delta
           FROM new_postings GROUP BY account_id) d
@@ -196,7 +204,7 @@ CREATE TABLE IF NOT EXISTS transactions (
     response_body     bytea NOT NULL,           -- the encoded response, MAC excluded
     approval_code     text,
     biller_reference  text,
-    journal_id        bigint UNIQUE REFERENCES journals(id),
+    journal_id        bigint UNIQUE,           -- checked by transactions_references (statement trigger)
     -- For reversals: the original's key (field 90) and the original transaction, if found.
     original_stan     text,
     original_transmitted_at text,
@@ -212,6 +220,31 @@ CREATE INDEX IF NOT EXISTS transactions_merchant ON transactions(merchant_id, bu
 CREATE UNIQUE INDEX IF NOT EXISTS transactions_one_posted_reversal
     ON transactions(original_id) WHERE kind = 'reversal' AND journal_id IS NOT NULL;
 
+ALTER TABLE postings DROP CONSTRAINT IF EXISTS postings_journal_id_fkey;
+ALTER TABLE postings DROP CONSTRAINT IF EXISTS postings_account_id_fkey;
+ALTER TABLE transactions DROP CONSTRAINT IF EXISTS transactions_journal_id_fkey;
+
+-- Transactions are the record of what terminals were told: append-only.
+DROP TRIGGER IF EXISTS transactions_append_only ON transactions;
+CREATE TRIGGER transactions_append_only BEFORE UPDATE OR DELETE ON transactions
+    FOR EACH ROW EXECUTE FUNCTION sasando_refuse_change();
+DROP TRIGGER IF EXISTS transactions_no_truncate ON transactions;
+CREATE TRIGGER transactions_no_truncate BEFORE TRUNCATE ON transactions
+    FOR EACH STATEMENT EXECUTE FUNCTION sasando_refuse_change();
+
+CREATE OR REPLACE FUNCTION sasando_check_transaction_references() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM new_rows n LEFT JOIN journals j ON j.id = n.journal_id
+               WHERE n.journal_id IS NOT NULL AND j.id IS NULL) THEN
+        RAISE EXCEPTION 'transaction names a journal that does not exist' USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS transactions_references ON transactions;
+CREATE TRIGGER transactions_references AFTER INSERT ON transactions
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION sasando_check_transaction_references();
+
 -- Simulated billers' state: which bills are paid, by which payment. Changed in the same database
 -- transaction as the payment's journal (and removed by its reversal's).
 CREATE TABLE IF NOT EXISTS paid_bills (
@@ -219,9 +252,22 @@ CREATE TABLE IF NOT EXISTS paid_bills (
     customer_id     text NOT NULL,
     period          text NOT NULL CHECK (length(period) = 6),  -- YYYYMM
     amount_sen      bigint NOT NULL CHECK (amount_sen > 0),
-    transaction_id  bigint NOT NULL REFERENCES transactions(id),
+    transaction_id  bigint NOT NULL,           -- checked by paid_bills_references (statement trigger)
     PRIMARY KEY (product, customer_id, period)
 );
+
+ALTER TABLE paid_bills DROP CONSTRAINT IF EXISTS paid_bills_transaction_id_fkey;
+CREATE OR REPLACE FUNCTION sasando_check_paid_bill_references() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM new_rows n LEFT JOIN transactions t ON t.id = n.transaction_id WHERE t.id IS NULL) THEN
+        RAISE EXCEPTION 'paid bill names a transaction that does not exist' USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS paid_bills_references ON paid_bills;
+CREATE TRIGGER paid_bills_references AFTER INSERT ON paid_bills
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION sasando_check_paid_bill_references();
 
 -- What each payment point collected per business date (bills + fees of approved payments, minus
 -- reversals), for the daily limit (61). Maintained by the posting engine in the payment's transaction.
@@ -246,3 +292,72 @@ INSERT INTO accounts (code, kind) VALUES ('BANK:FEE', 'fee_income'), ('BANK:CLEA
     ON CONFLICT (code) DO NOTHING;
 
 INSERT INTO schema_info (id, version) VALUES (1, 1) ON CONFLICT (id) DO NOTHING;
+
+-- =============================================================================================
+-- Issue 5: business day, cut-over and settlement. Idempotent like everything above.
+-- ---------------------------------------------------------------------------------------------
+-- The business date (field 15) is ONE row shared by every switch instance. A posting batch reads it
+-- FOR SHARE inside its transaction and declines with 90 unless it is 'open' with the request's
+-- date; a cut-over first sets 'cutting_over' (its UPDATE waits for in-flight batches), commits,
+-- then rolls the date and sets 'open'. Initialised on first use from the clock rule (WITA date, +1
+-- from the cut-over hour).
+CREATE TABLE IF NOT EXISTS business_day (
+    id             int PRIMARY KEY CHECK (id = 1),
+    business_date  date NOT NULL,
+    state          text NOT NULL CHECK (state IN ('open', 'cutting_over')),
+    changed_at     timestamptz NOT NULL DEFAULT now(),
+    changed_by     text NOT NULL
+);
+DROP TRIGGER IF EXISTS business_day_no_delete ON business_day;
+CREATE TRIGGER business_day_no_delete BEFORE DELETE ON business_day
+    FOR EACH ROW EXECUTE FUNCTION sasando_refuse_change();
+
+-- Settlement batches: the totals of a settled date, written in the same transaction as its
+-- settlement and commission journals; immutable like the journals.
+ALTER TABLE settlement_batches ADD COLUMN IF NOT EXISTS payment_count        bigint NOT NULL DEFAULT 0;
+ALTER TABLE settlement_batches ADD COLUMN IF NOT EXISTS payment_amount_sen   bigint NOT NULL DEFAULT 0;
+ALTER TABLE settlement_batches ADD COLUMN IF NOT EXISTS reversal_count       bigint NOT NULL DEFAULT 0;
+ALTER TABLE settlement_batches ADD COLUMN IF NOT EXISTS reversal_amount_sen  bigint NOT NULL DEFAULT 0;
+ALTER TABLE settlement_batches ADD COLUMN IF NOT EXISTS net_payable_sen      bigint NOT NULL DEFAULT 0;
+ALTER TABLE settlement_batches ADD COLUMN IF NOT EXISTS commission_sen       bigint NOT NULL DEFAULT 0;
+ALTER TABLE settlement_batches ADD COLUMN IF NOT EXISTS journal_count        int NOT NULL DEFAULT 0;
+DROP TRIGGER IF EXISTS settlement_batches_append_only ON settlement_batches;
+CREATE TRIGGER settlement_batches_append_only BEFORE UPDATE OR DELETE ON settlement_batches
+    FOR EACH ROW EXECUTE FUNCTION sasando_refuse_change();
+DROP TRIGGER IF EXISTS settlement_batches_no_truncate ON settlement_batches;
+CREATE TRIGGER settlement_batches_no_truncate BEFORE TRUNCATE ON settlement_batches
+    FOR EACH STATEMENT EXECUTE FUNCTION sasando_refuse_change();
+-- Reports and reconciliation read a date's payments and the reversals that name them.
+CREATE INDEX IF NOT EXISTS journals_reverses ON journals(reverses_journal_id) WHERE reverses_journal_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS transactions_terminal_date ON transactions(terminal_id, business_date) WHERE kind = 'payment';
+
+-- ---------------------------------------------------------------------------------------------
+-- Staff console (issue 5, SasandoConsole). Staff accounts (bcrypt hashes only), sessions (only the
+-- SHA-256 of the cookie token is stored, so a database read does not yield a usable session) and
+-- failed logins for throttling. Shared by every switch instance on this database.
+CREATE TABLE IF NOT EXISTS staff_users (
+    username       text PRIMARY KEY CHECK (username ~ '^[a-z0-9._-]{3,32}$'),
+    password_hash  text NOT NULL CHECK (password_hash LIKE '$2%'),
+    role           text NOT NULL CHECK (role IN ('operator', 'supervisor')),
+    created_at     timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS staff_sessions (
+    token_sha256   bytea PRIMARY KEY CHECK (length(token_sha256) = 32),
+    username       text NOT NULL REFERENCES staff_users(username) ON DELETE CASCADE,
+    csrf_token     text NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    expires_at     timestamptz NOT NULL,
+    remote_address text
+);
+CREATE INDEX IF NOT EXISTS staff_sessions_expiry ON staff_sessions(expires_at);
+
+CREATE TABLE IF NOT EXISTS staff_login_failures (
+    id             bigserial PRIMARY KEY,
+    username       text NOT NULL,
+    remote_address text NOT NULL,
+    occurred_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS staff_login_failures_user ON staff_login_failures(username, occurred_at);
+CREATE INDEX IF NOT EXISTS staff_login_failures_address ON staff_login_failures(remote_address, occurred_at);
+-- End of staff console section.

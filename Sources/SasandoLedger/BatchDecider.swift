@@ -29,6 +29,9 @@ struct BatchSnapshot: Sendable {
     var originals: [String: Original] = [:]
     /// Business dates already settled (reversals of them get `12`).
     var settledDates: Set<String> = []
+    /// The `business_day` row (read FOR SHARE): date `YYYY-MM-DD` and whether it is open. Nil when
+    /// the row does not exist yet (nothing is decided then: `90`).
+    var businessDay: (date: String, open: Bool)?
 }
 
 /// The decisions of one batch and the rows they write. Pure: built from requests and a snapshot.
@@ -42,6 +45,9 @@ struct BatchPlan: Sendable {
         case sameAsInBatch(Int)
         /// Same key, other content: `94`, nothing recorded (the key is taken).
         case conflictingDuplicate
+        /// Answered with this code and NOT recorded, so the same request sent again later is decided
+        /// afresh: `90` while the business day is cutting over or has rolled past the request's date.
+        case notRecorded(ResponseCode)
         /// A reversal whose original payment is in this same batch: decided in the next batch,
         /// once the original is committed (a terminal reverses only after a timeout, so rare).
         case nextBatch
@@ -86,6 +92,12 @@ enum BatchDecider {
             }
             if let first = firstByKey[r.key] {
                 plan.outcomes.append(requests[first].digest == r.digest ? .sameAsInBatch(first) : .conflictingDuplicate)
+                continue
+            }
+            if let day = s.businessDay, day.open, day.date == r.businessDate.description {
+                // The business day is open with the date this request was prepared for.
+            } else {
+                plan.outcomes.append(.notRecorded(.cutoverInProgress))
                 continue
             }
             firstByKey[r.key] = i

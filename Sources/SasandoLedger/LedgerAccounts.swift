@@ -48,7 +48,7 @@ public struct LedgerAccounts: Sendable {
             if isNew && openingDeposit.value > 0 {
                 try await Self.transfer(connection: connection, kind: "opening_deposit", debit: AccountCode.clearing,
                                         credit: AccountCode.deposit(merchantID), amount: openingDeposit,
-                                        businessDate: businessDateNow(), description: "opening deposit", logger: logger)
+                                        businessDate: try await businessDateNow(connection, logger: logger), description: "opening deposit", logger: logger)
             }
         }
     }
@@ -65,7 +65,7 @@ public struct LedgerAccounts: Sendable {
             guard exists else { throw LedgerError("no payment point \(merchantID)") }
             try await Self.transfer(connection: connection, kind: "topup", debit: AccountCode.clearing,
                                     credit: AccountCode.deposit(merchantID), amount: amount,
-                                    businessDate: businessDateNow(), description: "top-up by \(actor)", logger: logger)
+                                    businessDate: try await businessDateNow(connection, logger: logger), description: "top-up by \(actor)", logger: logger)
             try await connection.query("""
                 INSERT INTO audit_events (actor, event, detail) VALUES (\(actor), 'deposit_topup', \("\(merchantID) \(amount)"))
                 """, logger: logger)
@@ -75,8 +75,11 @@ public struct LedgerAccounts: Sendable {
         }
     }
 
-    func businessDateNow() -> String {
-        BusinessCalendar.businessDate(at: Date(), cutoverHourWITA: cutoverHourWITA).description
+    /// The business date of the `business_day` row (the clock rule before the row exists).
+    func businessDateNow(_ connection: PostgresConnection, logger: Logger) async throws -> String {
+        let rows = try await connection.query("SELECT business_date::text FROM business_day WHERE id = 1", logger: logger)
+        for try await date in rows.decode(String.self) { return date }
+        return BusinessCalendar.businessDate(at: Date(), cutoverHourWITA: cutoverHourWITA).description
     }
 
     static func transfer(connection: PostgresConnection, kind: String, debit: String, credit: String, amount: Sen,

@@ -59,6 +59,24 @@ public struct LedgerVerifier: Sendable {
             WHERE t.kind <> 'payment' OR t.response_code <> '00'
                OR EXISTS (SELECT 1 FROM transactions r WHERE r.original_id = t.id AND r.kind = 'reversal' AND r.journal_id IS NOT NULL)
             """),
+        Check(name: "every settlement batch equals its settlement and commission journals", sql: """
+            SELECT 'settlement ' || b.business_date || ': batch net payable ' || b.net_payable_sen || ', journals ' || coalesce(s.payable, 0)
+                   || '; batch commission ' || b.commission_sen || ', journals ' || coalesce(s.commission, 0)
+            FROM settlement_batches b LEFT JOIN (
+                SELECT j.business_date, sum(p.amount) FILTER (WHERE j.kind = 'settlement') AS payable,
+                       sum(p.amount) FILTER (WHERE j.kind = 'commission') AS commission
+                FROM journals j JOIN postings p ON p.journal_id = j.id AND p.side = 'D'
+                WHERE j.kind IN ('settlement', 'commission') GROUP BY j.business_date) s ON s.business_date = b.business_date
+            WHERE b.net_payable_sen <> coalesce(s.payable, 0) OR b.commission_sen <> coalesce(s.commission, 0)
+            UNION ALL
+            SELECT 'settlement journal ' || j.id || ' of unsettled date ' || j.business_date FROM journals j
+            WHERE j.kind IN ('settlement', 'commission') AND NOT EXISTS (SELECT 1 FROM settlement_batches b WHERE b.business_date = j.business_date)
+            """),
+        Check(name: "no payment of a settled date was reversed after its settlement", sql: """
+            SELECT 'reversal journal ' || r.id || ' of payment journal ' || o.id || ' (settled ' || o.business_date || ')'
+            FROM journals r JOIN journals o ON o.id = r.reverses_journal_id JOIN settlement_batches b ON b.business_date = o.business_date
+            WHERE r.kind = 'reversal' AND r.created_at > b.settled_at
+            """),
     ]
 
     public struct Violation: Sendable {

@@ -25,6 +25,9 @@ extension PostingEngine {
                 throw BatchAbandoned(reason: "deadline passed before COMMIT; rolled back")
             }
             try await connection.query("COMMIT", logger: logger)
+            // Cached only once committed: an account this batch created is not visible to others
+            // before, and would not exist at all had the batch rolled back.
+            remember(snapshot.accountIDs)
             return responses
         } catch {
             if phase.state.withLock({ $0 != BatchPhase.committing }) {
@@ -37,6 +40,14 @@ extension PostingEngine {
     private func loadSnapshot(_ requests: [PostingRequest], connection: PostgresConnection) async throws -> BatchSnapshot {
         var s = BatchSnapshot()
         let logger = self.logger
+
+        // 0. The business day, FOR SHARE: a cut-over's UPDATE waits for this batch, and this batch
+        // waits for a cut-over (or a settlement) in progress. Requests of another date, or any
+        // request while cutting over, get 90 (BatchDecider).
+        let day = try await connection.query("""
+            SELECT business_date::text, state = 'open' FROM business_day WHERE id = 1 FOR SHARE
+            """, logger: logger)
+        for try await (date, open) in day.decode((String, Bool).self) { s.businessDay = (date, open) }
 
         // 1. Earlier transmissions with the same keys (duplicates).
         let rows = try await connection.query("""
@@ -98,7 +109,7 @@ extension PostingEngine {
             for try await date in settled.decode(String.self) { s.settledDates.insert(date) }
         }
 
-        // 4. Lock every account this batch may touch, in id order (no deadlock between writers).
+        // 4. Accounts this batch touches; deposits locked in id order (no deadlock between writers).
         let payments = requests.filter { $0.kind == .payment }
         var codes = Set<String>()
         var payableBillers: [String: String] = [:]
@@ -114,19 +125,23 @@ extension PostingEngine {
                 ON CONFLICT (code) DO NOTHING
                 """, logger: logger)
         }
-        var lockIDs: [Int64] = []
-        for original in s.originals.values { lockIDs.append(contentsOf: original.postings.map(\.accountID)) }
-        if !codes.isEmpty || !lockIDs.isEmpty {
+        // Account IDs by code: from the cache, else one indexed look-up (new payables, first use).
+        var ids: [String: Int64] = [:]
+        var unknown: [String] = []
+        for code in codes { if let id = knownAccountID(code) { ids[code] = id } else { unknown.append(code) } }
+        if !unknown.isEmpty {
+            let found = try await connection.query("SELECT code, id FROM accounts WHERE code = ANY(\(unknown)::text[])", logger: logger)
+            for try await (code, id) in found.decode((String, Int64).self) { ids[code] = id }
+        }
+        s.accountIDs = ids
+        // Only deposits are locked here (their balance decides 51); the other accounts a batch
+        // credits are locked by the postings trigger, in id order, just before it updates them.
+        let depositIDs = payments.compactMap { ids["DEP:\($0.merchantID)"] }
+        if !depositIDs.isEmpty {
             let locked = try await connection.query("""
-                SELECT id, code, kind, balance FROM accounts
-                WHERE code = ANY(\(Array(codes))::text[]) OR id = ANY(\(lockIDs)::int8[])
-                ORDER BY id FOR UPDATE
+                SELECT id, balance FROM accounts WHERE id = ANY(\(Array(Set(depositIDs)))::int8[]) ORDER BY id FOR UPDATE
                 """, logger: logger)
-            for try await (id, code, kind, balance) in locked.decode((Int64, String, String, Int64).self) {
-                s.accountIDs[code] = id
-                if kind == "deposit" { s.depositBalances[id] = balance }
-            }
-            remember(s.accountIDs)
+            for try await (id, balance) in locked.decode((Int64, Int64).self) { s.depositBalances[id] = balance }
         }
 
         // 5. What each payment point collected today (read under its deposit lock).
@@ -178,6 +193,7 @@ extension PostingEngine {
             case .duplicate(let body): responses.append(try? ISO8583Codec.decode(body))
             case .sameAsInBatch: responses.append(nil)  // filled below
             case .conflictingDuplicate: responses.append(requests[i].respond(.declined(.duplicateDifferentContent)))
+            case .notRecorded(let code): responses.append(requests[i].respond(.declined(code)))
             case .nextBatch: responses.append(nil)
             }
         }

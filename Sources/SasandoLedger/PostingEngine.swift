@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Logging
 import PostgresNIO
@@ -16,13 +17,17 @@ public struct PostingEngineConfiguration: Sendable {
     /// Batches written at the same time. 1 with batching (the next batch gathers while one commits);
     /// with batching off, one transaction per request on up to this many connections.
     public var concurrentBatchesMax: Int
+    /// Independent batch lanes; a request's lane is chosen by its payment point, so lanes never
+    /// touch the same deposit account and one lane's database work overlaps another's Swift work.
+    public var lanes: Int
     /// How long a batch may wait for a database connection and its statements before its requests
     /// get `91`. COMMIT itself is never timed out (see `PostingResult.outcomeUnknown`).
     public var databaseWaitMilliseconds: Int
 
     public init(batchRequestsMax: Int = 1_000, batchWaitMicroseconds: Int = 2_000, queueRequestsMax: Int = 20_000,
-                concurrentBatchesMax: Int = 1, databaseWaitMilliseconds: Int = Limits.databaseWaitMillisecondsMax) {
-        precondition(batchRequestsMax > 0 && queueRequestsMax >= batchRequestsMax && concurrentBatchesMax > 0)
+                concurrentBatchesMax: Int = 1, lanes: Int = 2, databaseWaitMilliseconds: Int = Limits.databaseWaitMillisecondsMax) {
+        precondition(batchRequestsMax > 0 && queueRequestsMax >= batchRequestsMax && concurrentBatchesMax > 0 && lanes > 0)
+        self.lanes = lanes
         self.batchRequestsMax = batchRequestsMax
         self.batchWaitMicroseconds = batchWaitMicroseconds
         self.queueRequestsMax = queueRequestsMax
@@ -32,7 +37,7 @@ public struct PostingEngineConfiguration: Sendable {
 
     /// One transaction per request, as a baseline for benchmarks.
     public static func unbatched(connections: Int) -> PostingEngineConfiguration {
-        PostingEngineConfiguration(batchRequestsMax: 1, batchWaitMicroseconds: 0, queueRequestsMax: 20_000, concurrentBatchesMax: connections)
+        PostingEngineConfiguration(batchRequestsMax: 1, batchWaitMicroseconds: 0, queueRequestsMax: 20_000, concurrentBatchesMax: connections, lanes: 1)
     }
 }
 
@@ -57,10 +62,11 @@ public final class PostingEngine: Service, Sendable {
         var stopped = false
     }
 
-    private let database: SasandoDatabase
+    public let database: SasandoDatabase
     private let configuration: PostingEngineConfiguration
     let logger: Logger
-    private let queue = Mutex(Queue())
+    private final class Lane: Sendable { let queue = Mutex(Queue()) }
+    private let lanes: [Lane]
     let accountIDs = Mutex<[String: Int64]>([:])
     /// Statistics for benchmarks and the console.
     public let statistics = Mutex(Statistics())
@@ -77,13 +83,21 @@ public final class PostingEngine: Service, Sendable {
         self.database = database
         self.configuration = configuration
         self.logger = logger
+        self.lanes = (0..<configuration.lanes).map { _ in Lane() }
+    }
+
+    private func lane(for request: PostingRequest) -> Lane {
+        var hash: UInt64 = 1469598103934665603
+        for byte in request.merchantID.utf8 { hash = (hash ^ UInt64(byte)) &* 1099511628211 }
+        return lanes[Int(hash % UInt64(lanes.count))]
     }
 
     /// Queues a request and waits for its decision. Never throws: failures are results.
     public func submit(_ request: PostingRequest) async -> PostingResult {
         await withCheckedContinuation { continuation in
-            let (accepted, wake): (Bool, CheckedContinuation<Void, Never>?) = queue.withLock { q in
-                guard !q.stopped, q.items.count < configuration.queueRequestsMax else { return (false, nil) }
+            let perLaneMax = max(configuration.batchRequestsMax, configuration.queueRequestsMax / lanes.count)
+            let (accepted, wake): (Bool, CheckedContinuation<Void, Never>?) = lane(for: request).queue.withLock { q in
+                guard !q.stopped, q.items.count < perLaneMax else { return (false, nil) }
                 q.items.append(Waiting(request: request, continuation: continuation))
                 if q.firstArrival == nil { q.firstArrival = .now }
                 defer { q.wakeUp = nil }
@@ -98,43 +112,54 @@ public final class PostingEngine: Service, Sendable {
 
     public func run() async throws {
         try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { group in
-                let slots = AsyncSemaphore(configuration.concurrentBatchesMax)
-                while let batch = await nextBatch() {
-                    await slots.acquire()
+            await withDiscardingTaskGroup { group in
+                for lane in lanes {
                     group.addTask {
-                        await self.process(batch)
-                        slots.release()
+                        // The slot is taken before the batch is cut, so under load a batch grows
+                        // while the previous one commits.
+                        let slots = AsyncSemaphore(self.configuration.concurrentBatchesMax)
+                        await withDiscardingTaskGroup { batches in
+                            while true {
+                                await slots.acquire()
+                                guard let batch = await self.nextBatch(lane) else { slots.release(); break }
+                                batches.addTask {
+                                    await self.process(batch)
+                                    slots.release()
+                                }
+                            }
+                        }
                     }
                 }
             }
         } onGracefulShutdown: {
             // Requests already queued are still decided; new ones are refused.
-            let wake = self.queue.withLock { q -> CheckedContinuation<Void, Never>? in
-                q.stopped = true
-                defer { q.wakeUp = nil }
-                return q.wakeUp
+            for lane in self.lanes {
+                let wake = lane.queue.withLock { q -> CheckedContinuation<Void, Never>? in
+                    q.stopped = true
+                    defer { q.wakeUp = nil }
+                    return q.wakeUp
+                }
+                wake?.resume()
             }
-            wake?.resume()
         }
     }
 
     /// Waits for the first request, then up to `batchWaitMicroseconds` for more (or a full batch).
-    private func nextBatch() async -> [Waiting]? {
+    private func nextBatch(_ lane: Lane) async -> [Waiting]? {
         while true {
-            let state: (count: Int, first: ContinuousClock.Instant?, stopped: Bool) = queue.withLock { ($0.items.count, $0.firstArrival, $0.stopped) }
+            let state: (count: Int, first: ContinuousClock.Instant?, stopped: Bool) = lane.queue.withLock { ($0.items.count, $0.firstArrival, $0.stopped) }
             if state.count >= configuration.batchRequestsMax || (state.count > 0 && (state.stopped || configuration.batchWaitMicroseconds == 0)) {
-                return take()
+                return take(lane)
             }
             if let first = state.first {
                 let deadline = first.advanced(by: .microseconds(configuration.batchWaitMicroseconds))
-                if ContinuousClock.now >= deadline { return take() }
+                if ContinuousClock.now >= deadline { return take(lane) }
                 try? await Task.sleep(until: deadline, tolerance: .microseconds(200), clock: .continuous)
                 continue
             }
             if state.stopped { return nil }
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                let resumeNow = queue.withLock { q -> Bool in
+                let resumeNow = lane.queue.withLock { q -> Bool in
                     if !q.items.isEmpty || q.stopped { return true }
                     q.wakeUp = c
                     return false
@@ -144,8 +169,8 @@ public final class PostingEngine: Service, Sendable {
         }
     }
 
-    private func take() -> [Waiting] {
-        queue.withLock { q in
+    private func take(_ lane: Lane) -> [Waiting] {
+        lane.queue.withLock { q in
             let n = min(q.items.count, configuration.batchRequestsMax)
             let batch = Array(q.items.prefix(n))
             q.items.removeFirst(n)
@@ -155,6 +180,7 @@ public final class PostingEngine: Service, Sendable {
     }
 
     private func process(_ batch: [Waiting]) async {
+        let started = ContinuousClock.now
         var results = await decideAndCommit(batch.map(\.request))
         // Reversals whose original was in the same batch: decided again now that it is committed.
         var again = results.indices.filter { results[$0] == nil }
@@ -170,6 +196,8 @@ public final class PostingEngine: Service, Sendable {
             s.requests += batch.count
             s.largestBatch = max(s.largestBatch, batch.count)
         }
+        Recorder(label: MetricNames.postingBatchRequests).record(batch.count)
+        CoreMetrics.Timer(label: MetricNames.postingBatchDuration).recordNanoseconds(started.duration(to: .now).wholeNanoseconds)
         for (waiting, result) in zip(batch, results) {
             waiting.continuation.resume(returning: result ?? .unavailable("unresolved"))
         }
@@ -188,21 +216,25 @@ public final class PostingEngine: Service, Sendable {
                 return decided.map { $0.map { PostingResult.answered($0) } }
             } catch let error as BatchAbandoned {
                 statistics.withLock { $0.failedBatches += 1 }
+                Counter(label: MetricNames.databaseErrors, dimensions: [("kind", "abandoned")]).increment()
                 logger.error("batch abandoned; answering 91", metadata: ["reason": "\(error.reason)", "requests": "\(requests.count)"])
                 return requests.map { _ in .unavailable(error.reason) }
             } catch {
                 let committing = phase.state.withLock { $0 == BatchPhase.committing }
                 if committing {
                     statistics.withLock { $0.failedBatches += 1 }
+                    Counter(label: MetricNames.databaseErrors, dimensions: [("kind", "commit_unknown")]).increment()
                     logger.error("COMMIT outcome unknown; not answering", metadata: ["error": "\(String(reflecting: error))"])
                     return requests.map { _ in .outcomeUnknown }
                 }
                 if Self.isRaceWithAnotherWriter(error), attempt < PostingLimits.batchConflictRetriesMax {
                     statistics.withLock { $0.conflictsRetried += 1 }
+                    Counter(label: MetricNames.databaseErrors, dimensions: [("kind", "conflict")]).increment()
                     logger.notice("batch lost a race with another writer; deciding again", metadata: ["attempt": "\(attempt + 1)"])
                     continue
                 }
                 statistics.withLock { $0.failedBatches += 1 }
+                Counter(label: MetricNames.databaseErrors, dimensions: [("kind", "failed")]).increment()
                 logger.error("batch failed and was rolled back; answering 91", metadata: ["error": "\(String(reflecting: error))", "requests": "\(requests.count)"])
                 return requests.map { _ in .unavailable("database error") }
             }

@@ -235,6 +235,15 @@ public final class LoadRunner: Sendable {
         return CalendarDate(year: year, month: month, day: day)
     }
 
+    /// Customers are random, so one may already have been paid (earlier in the run, or by an
+    /// earlier run: paid bills persist): `88` is the biller's correct answer then, not a fault.
+    static func isExpected(_ code: String, for type: RequestType) -> Bool {
+        switch type {
+        case .inquiry, .payment: code == "00" || code == "88"
+        case .signOn, .reversal: code == "00"
+        }
+    }
+
     static func micros(since start: ContinuousClock.Instant) -> UInt64 {
         let d = start.duration(to: .now)
         return UInt64(max(0, d.components.seconds)) * 1_000_000 + UInt64(max(0, d.components.attoseconds / 1_000_000_000_000))
@@ -273,7 +282,7 @@ public final class LoadRunner: Sendable {
         do {
             let response = try await terminal.client.send(request, macKey: terminal.folder.macKey)
             let code = response[39] ?? "--"
-            stats.record(type, code: code, latencyMicroseconds: Self.micros(since: intended), expected: code == "00")
+            stats.record(type, code: code, latencyMicroseconds: Self.micros(since: intended), expected: Self.isExpected(code, for: type))
             guard code == "00" else { return }
             if type == .payment {
                 terminal.reversible.withLock { $0.append(request) }

@@ -11,6 +11,11 @@ public struct SettlementReport: Sendable, Codable, Equatable {
         public var reversals: Int
         public var reversalAmount: Int64
         public var netPayable: Int64         // paymentAmount - reversalAmount
+
+        public init(billerID: String, payableAccount: String, payments: Int, paymentAmount: Int64, reversals: Int, reversalAmount: Int64, netPayable: Int64) {
+            self.billerID = billerID; self.payableAccount = payableAccount; self.payments = payments
+            self.paymentAmount = paymentAmount; self.reversals = reversals; self.reversalAmount = reversalAmount; self.netPayable = netPayable
+        }
     }
 
     public struct PaymentPointLine: Sendable, Codable, Equatable {
@@ -22,12 +27,23 @@ public struct SettlementReport: Sendable, Codable, Equatable {
         public var reversalDebits: Int64     // amount + fee of reversed payments
         public var commission: Int64         // commission earned net of reversals
         public var depositBalance: Int64     // now
+        public var netDebits: Int64 { debits - reversalDebits }
+
+        public init(merchantID: String, name: String, payments: Int, debits: Int64, reversals: Int, reversalDebits: Int64,
+                    commission: Int64, depositBalance: Int64) {
+            self.merchantID = merchantID; self.name = name; self.payments = payments; self.debits = debits
+            self.reversals = reversals; self.reversalDebits = reversalDebits; self.commission = commission; self.depositBalance = depositBalance
+        }
     }
 
     public struct TrialBalanceLine: Sendable, Codable, Equatable {
         public var account: String
         public var kind: String
         public var balance: Int64            // credits - debits
+
+        public init(account: String, kind: String, balance: Int64) {
+            self.account = account; self.kind = kind; self.balance = balance
+        }
     }
 
     public var businessDate: CalendarDate
@@ -39,6 +55,30 @@ public struct SettlementReport: Sendable, Codable, Equatable {
     public var trialBalance: [TrialBalanceLine]
     /// Sum of trialBalance balances; always 0 for a sound ledger.
     public var trialBalanceTotal: Int64
+    /// Whole-date totals (sums of the lines above, plus the bank's net fee income).
+    public var totals: Totals
+    /// The settlement batch, once settled: its id and the totals it recorded (they equal `totals`).
+    public var settlementBatchID: Int64?
+    /// Whether the date may still change: true for the current (open) business date.
+    public var isOpenDate: Bool
+
+    public struct Totals: Sendable, Codable, Equatable {
+        public var payments: Int
+        public var paymentAmount: Int64       // bills (field 4) of the date's approved payments
+        public var reversals: Int
+        public var reversalAmount: Int64      // bills of those of them reversed
+        public var netPayable: Int64          // owed to billers: paymentAmount - reversalAmount
+        public var debits: Int64              // taken from deposits: bills + fees
+        public var reversalDebits: Int64
+        public var commission: Int64          // net, to payment points
+        public var feeIncome: Int64           // net, the bank's share of fees
+        public init(payments: Int = 0, paymentAmount: Int64 = 0, reversals: Int = 0, reversalAmount: Int64 = 0, netPayable: Int64 = 0,
+                    debits: Int64 = 0, reversalDebits: Int64 = 0, commission: Int64 = 0, feeIncome: Int64 = 0) {
+            self.payments = payments; self.paymentAmount = paymentAmount; self.reversals = reversals
+            self.reversalAmount = reversalAmount; self.netPayable = netPayable; self.debits = debits
+            self.reversalDebits = reversalDebits; self.commission = commission; self.feeIncome = feeIncome
+        }
+    }
 
     public init(businessDate: CalendarDate, settledAt: String?, settledBy: String?, billers: [BillerLine],
                 paymentPoints: [PaymentPointLine], trialBalance: [TrialBalanceLine], trialBalanceTotal: Int64) {
@@ -49,5 +89,13 @@ public struct SettlementReport: Sendable, Codable, Equatable {
         self.paymentPoints = paymentPoints
         self.trialBalance = trialBalance
         self.trialBalanceTotal = trialBalanceTotal
+        self.totals = Totals(
+            payments: billers.reduce(0) { $0 + $1.payments }, paymentAmount: billers.reduce(0) { $0 + $1.paymentAmount },
+            reversals: billers.reduce(0) { $0 + $1.reversals }, reversalAmount: billers.reduce(0) { $0 + $1.reversalAmount },
+            netPayable: billers.reduce(0) { $0 + $1.netPayable },
+            debits: paymentPoints.reduce(0) { $0 + $1.debits }, reversalDebits: paymentPoints.reduce(0) { $0 + $1.reversalDebits },
+            commission: paymentPoints.reduce(0) { $0 + $1.commission }, feeIncome: 0)
+        self.settlementBatchID = nil
+        self.isOpenDate = false
     }
 }

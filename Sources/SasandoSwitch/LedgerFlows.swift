@@ -4,24 +4,48 @@ import Logging
 import SasandoCore
 import SasandoISO8583
 import SasandoLedger
+import SasandoSettlement
 
-/// Inquiry, payment and reversal (spec §3-§5): validates what can be checked from the message and
-/// the simulated biller, then lets the posting engine decide against the database and record it.
+/// Inquiry, payment, reversal and reconciliation (spec §3-§5): validates what can be checked from the
+/// message and the simulated biller, then lets the posting engine decide against the database and
+/// record it. The business date comes from `BusinessDayService` (the `business_day` row).
 public struct LedgerFlows: TransactionFlows {
     let engine: PostingEngine
     let configuration: SwitchConfiguration
-    let clock: @Sendable () -> Date
+    public let businessDay: BusinessDayService
+    let settlement: SettlementService
     let logger: Logger
 
+    /// The business day read from the engine's database (cached per this flows value).
     public init(engine: PostingEngine, configuration: SwitchConfiguration, logger: Logger, clock: @escaping @Sendable () -> Date = { Date() }) {
+        self.init(engine: engine, businessDay: BusinessDayService(database: engine.database, cutoverHourWITA: configuration.cutoverHourWITA, clock: clock),
+                  configuration: configuration, logger: logger)
+    }
+
+    public init(engine: PostingEngine, businessDay: BusinessDayService, configuration: SwitchConfiguration, logger: Logger) {
         self.engine = engine
         self.configuration = configuration
         self.logger = logger
-        self.clock = clock
+        self.businessDay = businessDay
+        self.settlement = SettlementService(database: businessDay.database)
     }
 
     public func process(_ request: ISOMessage, terminal: TerminalRecord) async -> ISOMessage? {
-        let businessDate = BusinessCalendar.businessDate(at: clock(), cutoverHourWITA: configuration.cutoverHourWITA)
+        let day: (date: CalendarDate, cuttingOver: Bool)
+        do {
+            day = try await businessDay.database.withDeadline { [businessDay] in try await businessDay.current() }
+        } catch {
+            logger.warning("business day unavailable; answering 91", metadata: ["error": "\(error)"])
+            return respond(to: request, code: .systemUnavailable, businessDate: businessDay.clockBusinessDate())
+        }
+        let businessDate = day.date
+        if request.mti == "0500" {
+            return await reconcile(request, terminal: terminal, businessDate: businessDate)
+        }
+        if day.cuttingOver {
+            // Spec §3: financial requests during the cut-over get 90 (not recorded: a resend is decided afresh).
+            return respond(to: request, code: .cutoverInProgress, businessDate: businessDate)
+        }
         let posting: PostingRequest
         switch prepare(request, terminal: terminal, businessDate: businessDate) {
         case .answer(let code):
@@ -68,7 +92,6 @@ public struct LedgerFlows: TransactionFlows {
             guard request[3] == ISOMessageRules.paymentProcessingCode else { return .answer(.invalidTransaction) }
             return prepareReversal(request, terminal: terminal, businessDate: businessDate)
         default:
-            // 0500 reconciliation is not built yet (issue 5): refuse it clearly rather than guess.
             return .answer(.invalidTransaction)
         }
     }
@@ -154,6 +177,60 @@ public struct LedgerFlows: TransactionFlows {
         p.originalSTAN = String(chars[4..<10])
         p.originalTransmittedAt = String(chars[10..<20])
         return .post(p)
+    }
+
+    // MARK: Reconciliation (0500 -> 0510)
+
+    /// Spec §3: the switch's totals for the terminal and business date (field 15, MMDD: the year is
+    /// that of the latest such date not after the current business date) in 76, 77, 88, 89, 97;
+    /// `00` when all five equal the terminal's, `95` otherwise. Read-only: nothing is recorded, a
+    /// resend is answered afresh. Field 15 of the response echoes the reconciled date.
+    func reconcile(_ request: ISOMessage, terminal: TerminalRecord, businessDate: CalendarDate) async -> ISOMessage {
+        guard request[42] == terminal.merchantID else { return respond(to: request, code: .notPermitted, businessDate: businessDate) }
+        guard let field15 = request[15], let date = inferBusinessDate(mmdd: field15, current: businessDate) else {
+            return respond(to: request, code: .formatError, businessDate: businessDate)
+        }
+        let totals: TerminalTotals
+        do {
+            totals = try await settlement.database.withDeadline { [settlement] in
+                try await settlement.terminalTotals(terminalID: terminal.terminalID, date: date)
+            }
+        } catch {
+            logger.warning("reconciliation totals unavailable; answering 91", metadata: ["error": "\(error)"])
+            return respond(to: request, code: .systemUnavailable, businessDate: businessDate)
+        }
+        let ours = Self.reconciliationFields(totals)
+        let matches = Self.reconciliationMatches(request: request, ours: ours)
+        var response = respond(to: request, code: matches ? .approved : .reconciliationMismatch, businessDate: date)
+        for (field, value) in ours { response[field] = value }
+        return response
+    }
+
+    /// Fields 76, 77, 88, 89, 97 of the switch's totals.
+    public static func reconciliationFields(_ t: TerminalTotals) -> [Int: String] {
+        [76: String(format: "%010lld", t.payments), 77: String(format: "%010lld", t.reversals),
+         88: String(format: "%016lld", t.paymentAmount), 89: String(format: "%016lld", t.reversalAmount),
+         97: (t.net < 0 ? "C" : "D") + String(format: "%016lld", abs(t.net))]
+    }
+
+    /// Numeric comparison (leading zeros and the sign of a zero net do not matter); `C` is negative.
+    public static func reconciliationMatches(request: ISOMessage, ours: [Int: String]) -> Bool {
+        func value(_ text: String?, signed: Bool) -> Int64? {
+            guard var t = text else { return nil }
+            var sign: Int64 = 1
+            if signed {
+                guard let first = t.first, first == "D" || first == "C" else { return nil }
+                sign = first == "C" ? -1 : 1
+                t.removeFirst()
+            }
+            guard !t.isEmpty, t.allSatisfy({ $0.isASCII && $0.isNumber }), let v = Int64(t) else { return nil }
+            return sign * v
+        }
+        for field in [76, 77, 88, 89, 97] {
+            let theirs = value(request[field], signed: field == 97)
+            guard let theirs, theirs == value(ours[field], signed: field == 97) else { return false }
+        }
+        return true
     }
 
     // MARK: Responses

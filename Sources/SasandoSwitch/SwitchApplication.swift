@@ -5,6 +5,7 @@ import NIOPosix
 import NIOSSL
 import SasandoCore
 import SasandoLedger
+import SasandoSettlement
 import SasandoTransport
 import ServiceLifecycle
 import UnixSignals
@@ -48,6 +49,8 @@ public struct SwitchApplication: Sendable {
     public let directory: TerminalDirectory
     public let listener: TerminalListenerService
     public let registry: ConnectionRegistry
+    /// Cut-over scheduler and notifier (present when a `businessDay` service was given).
+    public let scheduler: BusinessDayScheduler?
     public let services: [any Service]
 
     /// The PKI files the listener needs, read from `configuration.pkiDirectory`.
@@ -65,7 +68,8 @@ public struct SwitchApplication: Sendable {
 
     public init(configuration: SwitchConfiguration, database: SasandoDatabase, flows: any TransactionFlows,
                 extraServices: [any Service] = [], sslContext: NIOSSLContext,
-                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger,
+                businessDay: BusinessDayService? = nil) {
         self.database = database
         self.directory = TerminalDirectory(database: database)
         self.registry = ConnectionRegistry()
@@ -76,7 +80,12 @@ public struct SwitchApplication: Sendable {
             sslContext: sslContext, factory: factory, group: group, logger: logger)
         self.listener = TerminalListenerService(server: server)
         // Shutdown runs in reverse order: the listener drains first, the database closes last.
-        self.services = [database] + extraServices + [listener]
+        let registry = self.registry
+        let scheduler: BusinessDayScheduler? = businessDay.map { BusinessDayScheduler(businessDay: $0, registry: registry, logger: logger) }
+        self.scheduler = scheduler
+        var services: [any Service] = [database] + extraServices
+        if let scheduler { services.append(scheduler) }
+        self.services = services + [listener]
     }
 
     public func serviceGroup(logger: Logger, signals: [UnixSignal] = [.sigterm, .sigint]) -> ServiceGroup {

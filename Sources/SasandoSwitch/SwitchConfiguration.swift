@@ -7,6 +7,8 @@ import SasandoCore
 public struct SwitchConfiguration: Codable, Sendable, Equatable {
     public var host: String = "0.0.0.0"
     public var port: Int = 8583
+    /// Staff console (HTTPS, same host and server certificate as the terminal listener). 0 picks a free port.
+    public var consolePort: Int = 8443
     /// Folder with `ca.pem` (terminal CA), `server.pem`, `server-key.pem`.
     public var pkiDirectory: String = ".data/pki"
     /// Share of each admin fee credited to the payment point's commission account, in basis points
@@ -38,6 +40,8 @@ public struct SwitchConfiguration: Codable, Sendable, Equatable {
             if !ok { throw ConfigurationError(description: message) }
         }
         try require((1...65535).contains(port) || port == 0, "port must be 0...65535")
+        try require((0...65535).contains(consolePort), "consolePort must be 0...65535")
+        try require(consolePort == 0 || consolePort != port, "consolePort must differ from port")
         try require((0...10_000).contains(commissionBasisPoints), "commissionBasisPoints must be 0...10000")
         try require((0...23).contains(cutoverHourWITA), "cutoverHourWITA must be 0...23")
         try require((1...10_000).contains(batchRequestsMax), "batchRequestsMax must be 1...10000")
@@ -54,6 +58,7 @@ extension SwitchConfiguration {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         host = try c.decodeIfPresent(String.self, forKey: .host) ?? host
         port = try c.decodeIfPresent(Int.self, forKey: .port) ?? port
+        consolePort = try c.decodeIfPresent(Int.self, forKey: .consolePort) ?? consolePort
         pkiDirectory = try c.decodeIfPresent(String.self, forKey: .pkiDirectory) ?? pkiDirectory
         commissionBasisPoints = try c.decodeIfPresent(Int.self, forKey: .commissionBasisPoints) ?? commissionBasisPoints
         cutoverHourWITA = try c.decodeIfPresent(Int.self, forKey: .cutoverHourWITA) ?? cutoverHourWITA

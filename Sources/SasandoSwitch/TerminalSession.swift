@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import SasandoCore
 import SasandoISO8583
@@ -46,6 +47,13 @@ public final class TerminalSession: TerminalConnectionDelegate {
     }
 
     public func handle(frame: [UInt8]) async -> FrameOutcome {
+        let started = ContinuousClock.now
+        let outcome = await handleFrame(frame)
+        CoreMetrics.Timer(label: MetricNames.requestDuration).recordNanoseconds(started.duration(to: .now).wholeNanoseconds)
+        return outcome
+    }
+
+    private func handleFrame(_ frame: [UInt8]) async -> FrameOutcome {
         let request: ISOMessage
         do {
             request = try ISO8583Codec.decode(frame)
@@ -165,6 +173,7 @@ public final class TerminalSession: TerminalConnectionDelegate {
     }
 
     private func reply(_ response: ISOMessage, macKey: [UInt8]?) async -> FrameOutcome {
+        Counter(label: MetricNames.responses, dimensions: [("mti", response.mti), ("response_code", response[39] ?? "none")]).increment()
         do {
             let body = if let macKey {
                 try ISO8583Codec.encodeWithMAC(response, key: macKey)

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -89,11 +90,15 @@ public final class TerminalServer: Sendable {
                     defer { state.nextConnectionID += 1 }
                     return state.nextConnectionID
                 }
+                let openGauge = Gauge(label: MetricNames.connectionsOpen)
                 guard let connectionID = admitted else {
                     logger.warning("connection cap reached; refusing", metadata: ["connectionsMax": "\(configuration.connectionsMax)"])
                     return channel.close()
                 }
-                channel.closeFuture.whenComplete { _ in state.withLockedValue { $0.openConnections -= 1 } }
+                openGauge.record(state.withLockedValue { $0.openConnections })
+                channel.closeFuture.whenComplete { _ in
+                    openGauge.record(state.withLockedValue { state in state.openConnections -= 1; return state.openConnections })
+                }
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout))

@@ -71,18 +71,21 @@ struct Bench: AsyncParsableCommand {
             let flows = LedgerFlows(engine: engine, configuration: SwitchConfiguration(), logger: logger)
             let businessDate = BusinessCalendar.businessDate(at: Date())
             let counter = Counter(payments)
+            let declines = CodeTally()
             let start = ContinuousClock.now
+            // One STAN sequence per terminal, shared by its workers, as on a real terminal.
+            let builders = terminals.map { TerminalRequests(terminalID: $0.terminalID, merchantID: $0.merchantID) }
             let approved = try await withThrowingTaskGroup(of: Int.self) { group in
                 for worker in 0..<concurrency {
                     let terminal = terminals[worker % terminals.count]
+                    let requests = builders[worker % terminals.count]
                     group.addTask {
                         var rng = SystemRandomNumberGenerator()
-                        let requests = TerminalRequests(terminalID: terminal.terminalID, merchantID: terminal.merchantID,
-                                                        firstSTAN: Int.random(in: 1...999_999))
                         var ok = 0
                         while counter.take() {
                             let payment = BenchmarkWorkload.payment(requests: requests, product: nil, businessDate: businessDate, using: &rng)
-                            if let response = await flows.process(payment, terminal: terminal), response[39] == "00" { ok += 1 }
+                            let response = await flows.process(payment, terminal: terminal)
+                            if response?[39] == "00" { ok += 1 } else { declines.record(response?[39] ?? "no answer") }
                         }
                         return ok
                     }
@@ -92,6 +95,8 @@ struct Bench: AsyncParsableCommand {
             let elapsed = start.duration(to: .now)
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             let stats = engine.statistics.withLock { $0 }
+            let tally = declines.counts.withLock { $0 }
+            if !tally.isEmpty { print("  not approved: " + tally.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value)" }.joined(separator: ", ")) }
             return Result(approved: approved, seconds: seconds, batches: stats.batches, largest: stats.largestBatch)
         }
     }
@@ -185,6 +190,11 @@ extension Bench {
             }
         }
     }
+}
+
+final class CodeTally: Sendable {
+    let counts = Mutex<[String: Int]>([:])
+    func record(_ code: String) { counts.withLock { $0[code, default: 0] += 1 } }
 }
 
 /// Hands out a fixed number of work items to concurrent workers.

@@ -5,5 +5,6 @@ struct Sasando: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sasando",
         abstract: "Sasando: Bank NTT payment-point switch (ISO 8583 over mutual TLS).",
-        subcommands: [Serve.self, DB.self, Provision.self, TerminalCommand.self, Deposit.self, Ledger.self, Bench.self])
+        subcommands: [Serve.self, DB.self, Provision.self, TerminalCommand.self, Deposit.self, Ledger.self, Bench.self, Staff.self,
+                      Cutover.self, Settle.self, Report.self, Biller.self])
 }

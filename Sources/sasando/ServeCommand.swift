@@ -1,8 +1,10 @@
 import ArgumentParser
 import Foundation
 import Logging
+import SasandoConsole
 import SasandoCore
 import SasandoLedger
+import SasandoSettlement
 import SasandoSwitch
 import ServiceLifecycle
 
@@ -11,6 +13,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @Option(help: "Terminal port (spec default 8583).") var port: Int?
     @Option(help: "Listen address.") var host: String?
+    @Option(name: .customLong("console-port"), help: "Staff console HTTPS port (default 8443).") var consolePort: Int?
     @Option(help: "JSON configuration file (every key optional; see README).") var config: String?
     @Option(help: "Project data folder (PKI under DATA/pki unless the config says otherwise).") var data: String = ".data"
     @Flag(name: .customLong("no-batching"), help: "One database transaction per request (benchmark baseline only).") var noBatching = false
@@ -21,9 +24,11 @@ struct Serve: AsyncParsableCommand {
         if config == nil { configuration.pkiDirectory = (data as NSString).appendingPathComponent("pki") }
         if let port { configuration.port = port }
         if let host { configuration.host = host }
+        if let consolePort { configuration.consolePort = consolePort }
         if noBatching { configuration.batchingDisabled = true }
         try configuration.validate()
         let logger = makeLogger("sasando")
+        let metrics = ConsoleMetrics.bootstrap()
         let url = try database.resolvedURL()
         logger.info("starting", metadata: ["database": "\(DatabaseConfiguration.redacted(url: url))", "port": "\(configuration.port)",
                                            "batching": "\(!configuration.batchingDisabled)"])
@@ -34,10 +39,16 @@ struct Serve: AsyncParsableCommand {
                                          batchWaitMicroseconds: configuration.batchWaitMicroseconds,
                                          queueRequestsMax: configuration.postingQueueRequestsMax)
         let engine = PostingEngine(database: db, configuration: engineConfiguration, logger: logger)
-        let flows = LedgerFlows(engine: engine, configuration: configuration, logger: logger)
-        let app = SwitchApplication(configuration: configuration, database: db, flows: flows, extraServices: [engine],
+        // One business-day service per instance: the flows, the console and the cut-over scheduler share its cache.
+        let businessDay = BusinessDayService(database: db, cutoverHourWITA: configuration.cutoverHourWITA)
+        let flows = LedgerFlows(engine: engine, businessDay: businessDay, configuration: configuration, logger: logger)
+        // Staff console (HTTPS on consolePort, /metrics) in the same ServiceGroup: drained before the database closes.
+        let console = try await buildApplication(configuration: configuration, dependencies: ConsoleDependencies(
+            database: db, businessDay: businessDay,
+            settlement: SettlementService(database: db), metrics: metrics, logger: logger))
+        let app = SwitchApplication(configuration: configuration, database: db, flows: flows, extraServices: [engine, console],
                                     sslContext: try SwitchApplication.loadServerTLS(pkiDirectory: configuration.pkiDirectory),
-                                    logger: logger)
+                                    logger: logger, businessDay: businessDay)
         try await app.serviceGroup(logger: logger).run()
     }
 }

@@ -24,17 +24,7 @@ import Testing
             database = try SasandoDatabase(url: url, connectionsMax: 4, logger: logger)
             let database = database
             task = Task { try await database.run() }
-            // Concurrent migrations (other suites' harnesses) can deadlock each other (40P01), so
-            // migrate only when the schema is missing, and retry.
-            let migrated = (try? await Self.int(database.client, "SELECT count(*) FROM schema_info")) == 1
-            for attempt in 1...5 where !migrated {
-                do {
-                    try await database.migrate(schemaSQL: IntegrationEnvironment.schemaSQL)
-                    break
-                } catch where attempt < 5 {
-                    try await Task.sleep(for: .milliseconds(200 * attempt))
-                }
-            }
+            try await IntegrationEnvironment.migrateOnce(database)
             merchant = "L" + String((0..<14).map { _ in "0123456789".randomElement()! })
             let tag = UUID().uuidString
             let m = merchant

@@ -7,9 +7,11 @@ import SasandoCore
 import SasandoISO8583
 import SasandoLedger
 import SasandoPKI
+import SasandoSettlement
 import SasandoSwitch
 import SasandoTransport
 import ServiceLifecycle
+import Synchronization
 import Testing
 
 /// Integration tests need the real PostgreSQL that scripts/test starts (SASANDO_DATABASE_URL).
@@ -18,6 +20,19 @@ enum IntegrationEnvironment {
         let url = ProcessInfo.processInfo.environment["SASANDO_DATABASE_URL"]
         return (url?.isEmpty ?? true) ? nil : url
     }
+    /// Once per test process, before any harness serves traffic: DDL takes exclusive locks and
+    /// would deadlock with another suite's running switch.
+    static func migrateOnce(_ database: SasandoDatabase) async throws {
+        let task = migration.withLock { existing -> Task<Void, any Error> in
+            if let existing { return existing }
+            let created = Task { try await database.migrate(schemaSQL: schemaSQL) }
+            existing = created
+            return created
+        }
+        try await task.value
+    }
+    private static let migration = Mutex<Task<Void, any Error>?>(nil)
+
     static var schemaSQL: String {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         return try! String(contentsOf: root.appendingPathComponent("schema.sql"), encoding: .utf8)
@@ -32,6 +47,9 @@ final class SwitchHarness: @unchecked Sendable {
     let ledger: LedgerAccounts
     let engine: PostingEngine
     let app: SwitchApplication
+    /// The business day (the `business_day` row) the flows and the cut-over scheduler use.
+    let businessDay: BusinessDayService
+    var settlement: SettlementService { SettlementService(database: database) }
     let pkiDirectory: String
     let terminalsDirectory: String
     let port: Int
@@ -43,14 +61,24 @@ final class SwitchHarness: @unchecked Sendable {
     /// - Parameters:
     ///   - terminals: how many terminals to provision (payment points: `paymentPoints`).
     ///   - prefix: 3-character terminal prefix; merchant prefix is derived from it.
+    ///   - databaseURL: another database than SASANDO_DATABASE_URL (a fresh one: migrated here). Tests
+    ///     that cut over or settle use their own database, so the shared business day never moves.
+    ///   - clock: the business day's clock (automatic cut-over tests).
     static func start(terminals: Int = 4, paymentPoints: Int = 1, openingDeposit: Sen = .rupiah(50_000_000),
+                      databaseURL: String? = nil, businessDayPollMilliseconds: Int = BusinessDayLimits.businessDayPollMilliseconds,
+                      clock: @escaping @Sendable () -> Date = { Date() },
                       configure: (inout SwitchConfiguration) -> Void = { _ in }) async throws -> SwitchHarness {
-        let url = try #require(IntegrationEnvironment.databaseURL, "SASANDO_DATABASE_URL is not set: run ./scripts/test")
+        let sharedURL = try #require(IntegrationEnvironment.databaseURL, "SASANDO_DATABASE_URL is not set: run ./scripts/test")
+        let url = databaseURL ?? sharedURL
         var logger = Logger(label: "test")
         logger.logLevel = ProcessInfo.processInfo.environment["SASANDO_TEST_LOG"] == nil ? .critical : .debug
         let database = try SasandoDatabase(url: url, connectionsMax: 8, logger: logger)
         let databaseTask = Task { try await database.run() }
-        try await database.migrate(schemaSQL: IntegrationEnvironment.schemaSQL)
+        if databaseURL == nil {
+            try await IntegrationEnvironment.migrateOnce(database)
+        } else {
+            try await database.migrate(schemaSQL: IntegrationEnvironment.schemaSQL)
+        }
 
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("sasando-test-\(UUID().uuidString)").path
         let pki = root + "/pki"
@@ -78,27 +106,35 @@ final class SwitchHarness: @unchecked Sendable {
             configuration: configuration.batchingDisabled ? .unbatched(connections: 4)
                 : PostingEngineConfiguration(batchRequestsMax: configuration.batchRequestsMax, batchWaitMicroseconds: configuration.batchWaitMicroseconds),
             logger: logger)
-        let flows = LedgerFlows(engine: engine, configuration: configuration, logger: logger)
+        let businessDay = BusinessDayService(database: database, cutoverHourWITA: configuration.cutoverHourWITA,
+                                             pollMilliseconds: businessDayPollMilliseconds, clock: clock)
+        let flows = LedgerFlows(engine: engine, businessDay: businessDay, configuration: configuration, logger: logger)
         let app = SwitchApplication(configuration: configuration, database: database, flows: flows, extraServices: [engine],
-                                    sslContext: try SwitchApplication.loadServerTLS(pkiDirectory: pki), logger: logger)
-        // The database already runs in its own task; the group runs the engine and the listener.
-        let group = ServiceGroup(configuration: .init(services: [.init(service: engine), .init(service: app.listener)], logger: logger))
+                                    sslContext: try SwitchApplication.loadServerTLS(pkiDirectory: pki), logger: logger,
+                                    businessDay: businessDay)
+        // The database already runs in its own task; the group runs the engine, the cut-over scheduler and the listener.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: engine)]
+        if let scheduler = app.scheduler { services.append(.init(service: scheduler)) }
+        services.append(.init(service: app.listener))
+        let group = ServiceGroup(configuration: .init(services: services, logger: logger))
         let runTask = Task { try await group.run() }
         var port = 0
         for await address in app.listener.boundAddress { port = address.port ?? 0 }
-        return SwitchHarness(database: database, directory: directory, ledger: ledger, engine: engine, app: app, pkiDirectory: pki,
+        return SwitchHarness(database: database, directory: directory, ledger: ledger, engine: engine, app: app,
+                             businessDay: businessDay, pkiDirectory: pki,
                              terminalsDirectory: terminalsDirectory, port: port, folders: folders, runTask: runTask,
                              databaseTask: databaseTask, group: group)
     }
 
     private init(database: SasandoDatabase, directory: TerminalDirectory, ledger: LedgerAccounts, engine: PostingEngine,
-                 app: SwitchApplication, pkiDirectory: String, terminalsDirectory: String, port: Int,
+                 app: SwitchApplication, businessDay: BusinessDayService, pkiDirectory: String, terminalsDirectory: String, port: Int,
                  folders: [TerminalCredentialFolder], runTask: Task<Void, any Error>, databaseTask: Task<Void, any Error>, group: ServiceGroup) {
         self.database = database
         self.directory = directory
         self.ledger = ledger
         self.engine = engine
         self.app = app
+        self.businessDay = businessDay
         self.pkiDirectory = pkiDirectory
         self.terminalsDirectory = terminalsDirectory
         self.port = port

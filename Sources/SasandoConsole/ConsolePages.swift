@@ -1,0 +1,280 @@
+import Foundation
+import Hummingbird
+import Logging
+import PostgresNIO
+import SasandoCore
+import SasandoLedger
+import SasandoSettlement
+
+/// The pages behind the login. Operators read; supervisors also run cut-over, settlement and
+/// top-ups (operators get 403). Every action and download is audited with the staff user as actor.
+struct ConsolePages: Sendable {
+    let dependencies: ConsoleDependencies
+    let store: StaffStore
+    var database: SasandoDatabase { dependencies.database }
+    var limits: ConsoleLimits { dependencies.limits }
+
+    func register(on group: RouterGroup<StaffRequestContext>) {
+        group.get("/dashboard") { request, context in try await dashboard(request, context) }
+        group.get("/transactions") { request, context in try await transactions(request, context) }
+        group.get("/payment-points") { request, context in try await paymentPoints(request, context) }
+        group.get("/audit") { request, context in try await auditLog(request, context) }
+        group.get("/settlement") { request, context in try await settlementPage(request, context) }
+        group.get("/settlement.csv") { request, context in try await settlementCSV(request, context) }
+        group.get("/settlement.pdf") { request, context in try await settlementPDF(request, context) }
+        group.post("/cutover") { _, context in try await cutover(context) }
+        group.post("/settle") { _, context in try await settle(context) }
+        group.post("/payment-points/topup") { _, context in try await topUp(context) }
+    }
+
+    // MARK: Helpers
+
+    func query(_ request: Request) -> [String: String] {
+        FormDecoding.parse(request.uri.query ?? "")
+    }
+
+    /// Messages after a POST/redirect/GET: fixed texts chosen by code, plus escaped details.
+    func notice(_ request: Request) -> (ok: Bool, text: String)? {
+        let q = query(request)
+        switch q["notice"] {
+        case "cutover": return (true, "Cut-over done; the business date is now \(q["date"] ?? "?").")
+        case "settled": return (true, "Settlement of \(q["date"] ?? "?") recorded.")
+        case "topup": return (true, "Deposit of \(q["merchant"] ?? "?") topped up; balance \(q["balance"] ?? "?").")
+        default: return nil
+        }
+    }
+
+    func requireSupervisor(_ context: StaffRequestContext, action: String) async throws -> Response? {
+        guard !context.staff.isSupervisor else { return nil }
+        try await store.audit(actor: context.staff.username, event: "staff_forbidden", detail: action, address: context.clientAddress)
+        return Pages.error(.forbidden, "Only supervisors may do this (\(action)).", staff: context.staff)
+    }
+
+    func currentDay() async -> (date: CalendarDate, cuttingOver: Bool) {
+        do {
+            return try await dependencies.businessDay.current()
+        } catch {
+            dependencies.logger.warning("console: business day unavailable; using the clock rule", metadata: ["error": "\(error)"])
+            return (dependencies.businessDay.clockBusinessDate(), false)
+        }
+    }
+
+    // MARK: Dashboard
+
+    func dashboard(_ request: Request, _ context: StaffRequestContext) async throws -> Response {
+        let day = await currentDay()
+        let date = day.date.description
+        let minutes = limits.tpsChartMinutes
+        var perMinute: [SVGChart.Bar] = []
+        let tps = try await database.client.query("""
+            SELECT to_char(m AT TIME ZONE INTERVAL '+08:00', 'HH24:MI'), coalesce(x.c, 0)::int8
+            FROM generate_series(date_trunc('minute', now()) - make_interval(mins => \(minutes - 1)::int), date_trunc('minute', now()), interval '1 minute') m
+            LEFT JOIN (SELECT date_trunc('minute', created_at) AS t, count(*) AS c FROM transactions
+                       WHERE created_at >= date_trunc('minute', now()) - make_interval(mins => \(minutes - 1)::int) GROUP BY 1) x ON x.t = m
+            ORDER BY m
+            """)
+        for try await (label, count) in tps.decode((String, Int64).self) {
+            perMinute.append(.init(label: label, value: Double(count) / 60))
+        }
+        var byCode: [SVGChart.Bar] = []
+        let codes = try await database.client.query("""
+            SELECT kind, response_code, count(*)::int8 FROM transactions WHERE business_date = \(date)::date
+            GROUP BY kind, response_code ORDER BY kind, count(*) DESC
+            """)
+        for try await (kind, code, count) in codes.decode((String, String, Int64).self) {
+            let meaning = ResponseCode(rawValue: code).map { " " + String($0.meaning.prefix(30)) } ?? ""
+            byCode.append(.init(label: "\(kind) \(code)\(meaning)", value: Double(count), color: code == "00" ? "#2e7d32" : "#c62828"))
+        }
+        var approved: (count: Int64, amount: Int64, fees: Int64, declined: Int64) = (0, 0, 0, 0)
+        let totals = try await database.client.query("""
+            SELECT count(*) FILTER (WHERE response_code = '00')::int8,
+                   coalesce(sum(amount_sen) FILTER (WHERE response_code = '00'), 0)::int8,
+                   coalesce(sum(fee_sen) FILTER (WHERE response_code = '00'), 0)::int8,
+                   count(*) FILTER (WHERE response_code <> '00')::int8
+            FROM transactions WHERE business_date = \(date)::date AND kind = 'payment'
+            """)
+        for try await row in totals.decode((Int64, Int64, Int64, Int64).self) { approved = row }
+        var alerts: [[String]] = []
+        let low = try await database.client.query("""
+            SELECT p.merchant_id, p.name, a.balance FROM payment_points p JOIN accounts a ON a.code = 'DEP:' || p.merchant_id
+            WHERE a.balance < \(limits.depositAlertSenMin) ORDER BY a.balance LIMIT \(limits.paymentPointsMax)
+            """)
+        for try await (merchant, name, balance) in low.decode((String, String, Int64).self) {
+            alerts.append([HTML.escape(merchant), HTML.escape(name), HTML.money(balance)])
+        }
+        let tpsNow = perMinute.last.map { SVGChart.fmt($0.value, decimals: 2) } ?? "0"
+        var cutoverForm = ""
+        if context.staff.isSupervisor {
+            cutoverForm = """
+                <form class="inline" method="post" action="/cutover">\(HTML.csrfField(context.staff))\
+                <button class="warn" type="submit">Cut over to the next business date</button></form>
+                """
+        }
+        let body = """
+            <div class="grid">
+            <div class="card"><div class="muted">Business date</div><div class="stat" id="business-date">\(HTML.escape(date))</div>
+            <div class="muted">\(day.cuttingOver ? "cut-over in progress" : "open")</div>\(cutoverForm)</div>
+            <div class="card"><div class="muted">Approved payments today</div><div class="stat" id="approved-count">\(approved.count)</div>
+            <div id="approved-amount">\(HTML.money(approved.amount)) bills + \(HTML.money(approved.fees)) fees</div></div>
+            <div class="card"><div class="muted">Declined payments today</div><div class="stat" id="declined-count">\(approved.declined)</div></div>
+            <div class="card"><div class="muted">TPS (last minute)</div><div class="stat" id="tps-now">\(tpsNow)</div>
+            <div class="muted">Deposit alerts: \(alerts.count)</div></div>
+            </div>
+            <div class="card"><h2>Transactions per second, last \(minutes) minutes (WITA)</h2>\(SVGChart.columns(perMinute, title: "TPS per minute", unit: "TPS"))</div>
+            <div class="card"><h2>Approvals and declines by response code, business date \(HTML.escape(date))</h2>\(SVGChart.rows(byCode, title: "responses by code"))</div>
+            <div class="card"><h2>Deposit alerts (below \(HTML.money(limits.depositAlertSenMin)))</h2>
+            \(HTML.table(["Payment point", "Name", "#Deposit"], alerts, id: "deposit-alerts"))</div>
+            """
+        return Pages.html(.ok, HTML.page(title: "Dashboard", staff: context.staff, body: body, message: notice(request)))
+    }
+
+    // MARK: Transactions
+
+    func transactions(_ request: Request, _ context: StaffRequestContext) async throws -> Response {
+        let q = query(request)
+        func field(_ name: String, max: Int) -> String? {
+            guard let value = q[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+            return value
+        }
+        var problems: [String] = []
+        let rrn = field("rrn", max: 12), terminal = field("terminal", max: 8), merchant = field("merchant", max: 15)
+        for (name, value, length) in [("RRN", rrn, 12), ("terminal", terminal, 8), ("merchant", merchant, 15)] {
+            if let value, value.count > length || !value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) {
+                problems.append("\(name) must be at most \(length) letters or digits")
+            }
+        }
+        var date = field("date", max: 10)
+        if let d = date, CalendarDate(d) == nil { problems.append("date must be YYYY-MM-DD") }
+        if rrn == nil && terminal == nil && merchant == nil && date == nil { date = await currentDay().date.description }
+        let form = """
+            <div class="card"><form class="inline" method="get" action="/transactions">
+            <input name="rrn" placeholder="RRN" maxlength="12" value="\(HTML.escape(rrn ?? ""))">
+            <input name="terminal" placeholder="Terminal" maxlength="8" value="\(HTML.escape(terminal ?? ""))">
+            <input name="merchant" placeholder="Payment point" maxlength="15" value="\(HTML.escape(merchant ?? ""))">
+            <input name="date" type="date" value="\(HTML.escape(date ?? ""))">
+            <button type="submit">Search</button></form></div>
+            """
+        guard problems.isEmpty else {
+            return Pages.html(.badRequest, HTML.page(title: "Transactions", staff: context.staff, body: form,
+                                                     message: (false, problems.joined(separator: "; "))))
+        }
+        var rows: [[String]] = []
+        let result = try await database.client.query("""
+            SELECT to_char(created_at AT TIME ZONE INTERVAL '+08:00', 'YYYY-MM-DD HH24:MI:SS'), business_date::text, kind, terminal_id,
+                   merchant_id, rrn, stan, coalesce(product, ''), coalesce(customer_id, ''), amount_sen, fee_sen, response_code,
+                   coalesce(biller_reference, '')
+            FROM transactions
+            WHERE (\(rrn)::text IS NULL OR rrn = \(rrn)) AND (\(terminal)::text IS NULL OR terminal_id = \(terminal))
+              AND (\(merchant)::text IS NULL OR merchant_id = \(merchant)) AND (\(date)::date IS NULL OR business_date = \(date)::date)
+            ORDER BY id DESC LIMIT \(limits.searchRowsMax)
+            """)
+        for try await (time, businessDate, kind, terminalID, merchantID, rrnValue, stan, product, customer, amount, fee, code, reference)
+            in result.decode((String, String, String, String, String, String, String, String, String, Int64, Int64, String, String).self) {
+            rows.append([HTML.escape(time), HTML.escape(businessDate), HTML.escape(kind), HTML.escape(terminalID), HTML.escape(merchantID),
+                         HTML.escape(rrnValue), HTML.escape(stan), HTML.escape(product),
+                         HTML.escape(customer.isEmpty ? "" : Masking.maskCustomerID(customer)),
+                         HTML.money(amount), HTML.money(fee), HTML.escape(code), HTML.escape(reference)])
+        }
+        let body = form + """
+            <div class="card"><p class="muted">\(rows.count) transaction(s), newest first (at most \(limits.searchRowsMax)); customer IDs masked.</p>
+            \(HTML.table(["Time (WITA)", "Business date", "Kind", "Terminal", "Payment point", "RRN", "STAN", "Product", "Customer",
+                          "#Amount", "#Fee", "RC", "Biller ref"], rows, id: "transactions"))</div>
+            """
+        return Pages.html(.ok, HTML.page(title: "Transactions", staff: context.staff, body: body))
+    }
+
+    // MARK: Payment points and top-up
+
+    func paymentPoints(_ request: Request, _ context: StaffRequestContext) async throws -> Response {
+        var rows: [[String]] = []
+        let result = try await database.client.query("""
+            SELECT p.merchant_id, p.name, p.status, coalesce(d.balance, 0)::int8, coalesce(c.balance, 0)::int8,
+                   (SELECT count(*) FROM terminals t WHERE t.merchant_id = p.merchant_id)::int8
+            FROM payment_points p LEFT JOIN accounts d ON d.code = 'DEP:' || p.merchant_id LEFT JOIN accounts c ON c.code = 'COM:' || p.merchant_id
+            ORDER BY p.merchant_id LIMIT \(limits.paymentPointsMax)
+            """)
+        for try await (merchant, name, status, deposit, commission, terminals) in result.decode((String, String, String, Int64, Int64, Int64).self) {
+            var row = [HTML.escape(merchant), HTML.escape(name), HTML.escape(status), "\(terminals)",
+                       HTML.money(deposit) + (deposit < limits.depositAlertSenMin ? " ⚠" : ""), HTML.money(commission)]
+            if context.staff.isSupervisor {
+                row.append("""
+                    <form class="inline" method="post" action="/payment-points/topup">\(HTML.csrfField(context.staff))\
+                    <input type="hidden" name="merchant" value="\(HTML.escape(merchant))">\
+                    <input name="amount" inputmode="numeric" placeholder="Rupiah" size="12" required>\
+                    <button type="submit">Top up</button></form>
+                    """)
+            }
+            rows.append(row)
+        }
+        var headers = ["Payment point", "Name", "Status", "#Terminals", "#Deposit", "#Commission"]
+        if context.staff.isSupervisor { headers.append("Top-up (supervisor)") }
+        let body = "<div class=\"card\">\(HTML.table(headers, rows, id: "payment-points"))</div>"
+        return Pages.html(.ok, HTML.page(title: "Payment points and deposits", staff: context.staff, body: body, message: notice(request)))
+    }
+
+    func topUp(_ context: StaffRequestContext) async throws -> Response {
+        if let refused = try await requireSupervisor(context, action: "deposit top-up") { return refused }
+        let merchant = context.form["merchant"] ?? ""
+        guard merchant.count == 15, merchant.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
+            return Pages.error(.badRequest, "Unknown payment point.", staff: context.staff)
+        }
+        guard let sen = Self.parseRupiah(context.form["amount"] ?? ""), sen > 0, sen <= limits.topUpSenMax else {
+            return Pages.error(.badRequest, "The amount must be whole rupiah between Rp 1 and \(Sen(limits.topUpSenMax)), e.g. 5000000 or 5.000.000.",
+                               staff: context.staff)
+        }
+        let balance: Sen
+        do {
+            // LedgerAccounts.topUp writes the journal and the audit event (actor = staff user) in one transaction.
+            balance = try await LedgerAccounts(database: database).topUp(merchantID: merchant, amount: Sen(sen), actor: context.staff.username)
+        } catch let error as LedgerError {
+            return Pages.error(.badRequest, error.description, staff: context.staff)
+        }
+        return Pages.redirect("/payment-points?notice=topup&merchant=\(HTML.queryValue(merchant))&balance=\(HTML.queryValue(balance.description))")
+    }
+
+    /// Whole rupiah (`5000000`, `5.000.000`, `Rp 5.000.000`) to sen; never floating point.
+    static func parseRupiah(_ text: String) -> Int64? {
+        let digits = text.replacingOccurrences(of: "Rp", with: "").replacingOccurrences(of: " ", with: "").replacingOccurrences(of: ".", with: "")
+        guard !digits.isEmpty, digits.count <= 13, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int64(digits) else { return nil }
+        return value * 100
+    }
+
+    // MARK: Audit log
+
+    func auditLog(_ request: Request, _ context: StaffRequestContext) async throws -> Response {
+        let q = query(request)
+        let actor = q["actor"].flatMap { $0.isEmpty ? nil : String($0.prefix(64)) }
+        let event = q["event"].flatMap { $0.isEmpty ? nil : String($0.prefix(64)) }
+        var rows: [[String]] = []
+        let result = try await database.client.query("""
+            SELECT to_char(occurred_at AT TIME ZONE INTERVAL '+08:00', 'YYYY-MM-DD HH24:MI:SS'), actor, event, detail, coalesce(remote_address, '')
+            FROM audit_events WHERE (\(actor)::text IS NULL OR actor = \(actor)) AND (\(event)::text IS NULL OR event = \(event))
+            ORDER BY id DESC LIMIT \(limits.auditRowsMax)
+            """)
+        for try await (time, actorValue, eventValue, detail, address) in result.decode((String, String, String, String, String).self) {
+            rows.append([HTML.escape(time), HTML.escape(actorValue), HTML.escape(eventValue), HTML.escape(detail), HTML.escape(address)])
+        }
+        let body = """
+            <div class="card"><form class="inline" method="get" action="/audit">
+            <input name="actor" placeholder="Actor (staff user or terminal)" value="\(HTML.escape(actor ?? ""))">
+            <input name="event" placeholder="Event" value="\(HTML.escape(event ?? ""))"><button type="submit">Filter</button></form></div>
+            <div class="card"><p class="muted">Newest first, at most \(limits.auditRowsMax).</p>
+            \(HTML.table(["Time (WITA)", "Actor", "Event", "Detail", "Address"], rows, id: "audit"))</div>
+            """
+        return Pages.html(.ok, HTML.page(title: "Audit log", staff: context.staff, body: body))
+    }
+
+    // MARK: Cut-over
+
+    func cutover(_ context: StaffRequestContext) async throws -> Response {
+        if let refused = try await requireSupervisor(context, action: "cut-over") { return refused }
+        do {
+            let date = try await dependencies.businessDay.cutover(actor: context.staff.username)
+            try await store.audit(actor: context.staff.username, event: "staff_cutover", detail: date.description, address: context.clientAddress)
+            return Pages.redirect("/dashboard?notice=cutover&date=\(date.description)")
+        } catch {
+            try await store.audit(actor: context.staff.username, event: "staff_cutover_failed", detail: "\(error)", address: context.clientAddress)
+            return Pages.error(.conflict, "Cut-over failed: \(error)", staff: context.staff)
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Hummingbird
+import SasandoCore
+import SasandoSettlement
+
+/// Settlement report of a date (per biller, per payment point, trial balance), its CSV and PDF
+/// downloads, and the settle button. The PDF is the same HTML printed by headless Chromium.
+extension ConsolePages {
+    /// The `date` query parameter (default: the current business date); nil when malformed.
+    func reportDate(_ request: Request) async -> CalendarDate? {
+        guard let text = query(request)["date"], !text.isEmpty else { return await currentDay().date }
+        return CalendarDate(text)
+    }
+
+    func settlementPage(_ request: Request, _ context: StaffRequestContext) async throws -> Response {
+        guard let date = await reportDate(request) else { return Pages.plain(.badRequest, "date must be YYYY-MM-DD") }
+        let report = try await dependencies.settlement.report(date: date)
+        var actions = """
+            <div class="card noprint"><form class="inline" method="get" action="/settlement">
+            <input name="date" type="date" value="\(date.description)"><button type="submit">Show</button></form>
+            <a href="/settlement.csv?date=\(date.description)">Download CSV</a> · <a href="/settlement.pdf?date=\(date.description)">Download PDF</a>
+            """
+        if context.staff.isSupervisor && report.settledAt == nil && !report.isOpenDate {
+            actions += """
+                <form class="inline" method="post" action="/settle">\(HTML.csrfField(context.staff))\
+                <input type="hidden" name="date" value="\(date.description)"><button class="warn" type="submit">Settle \(date.description)</button></form>
+                """
+        }
+        actions += "</div>"
+        return Pages.html(.ok, HTML.page(title: "Settlement report \(date.description)", staff: context.staff,
+                                         body: actions + Self.settlementBody(report), message: notice(request)))
+    }
+
+    /// The report itself; shared by the page and the PDF.
+    static func settlementBody(_ report: SettlementReport) -> String {
+        let t = report.totals
+        let status = report.settledAt.map { "Settled at \(HTML.escape($0)) by \(HTML.escape(report.settledBy ?? "?"))" }
+            ?? (report.isOpenDate ? "Open business date (figures may still change)" : "Not settled yet")
+        let billers = report.billers.map {
+            [HTML.escape($0.billerID), HTML.escape($0.payableAccount), "\($0.payments)", HTML.money($0.paymentAmount),
+             "\($0.reversals)", HTML.money($0.reversalAmount), HTML.money($0.netPayable)]
+        }
+        let points = report.paymentPoints.map {
+            [HTML.escape($0.merchantID), HTML.escape($0.name), "\($0.payments)", HTML.money($0.debits), "\($0.reversals)",
+             HTML.money($0.reversalDebits), HTML.money($0.commission), HTML.money($0.depositBalance)]
+        }
+        let trial = report.trialBalance.map { [HTML.escape($0.account), HTML.escape($0.kind), HTML.money($0.balance)] }
+        return """
+            <div class="card"><p>\(status)</p>
+            <div class="grid"><div><div class="muted">Payments</div><div class="stat" id="total-payments">\(t.payments)</div></div>
+            <div><div class="muted">Bills paid</div><div class="stat" id="total-payment-amount">\(HTML.money(t.paymentAmount))</div></div>
+            <div><div class="muted">Net payable to billers</div><div class="stat" id="total-net-payable">\(HTML.money(t.netPayable))</div></div>
+            <div><div class="muted">Commission · bank fee income</div><div class="stat">\(HTML.money(t.commission)) · \(HTML.money(t.feeIncome))</div></div></div></div>
+            <div class="card"><h2>Per biller</h2>
+            \(HTML.table(["Biller", "Payable account", "#Payments", "#Amount", "#Reversals", "#Reversed", "#Net payable"], billers,
+                         footer: ["Total", "", "\(t.payments)", HTML.money(t.paymentAmount), "\(t.reversals)", HTML.money(t.reversalAmount), HTML.money(t.netPayable)],
+                         id: "billers"))</div>
+            <div class="card"><h2>Per payment point</h2>
+            \(HTML.table(["Payment point", "Name", "#Payments", "#Debits", "#Reversals", "#Reversed", "#Commission", "#Deposit now"], points,
+                         footer: ["Total", "", "\(t.payments)", HTML.money(t.debits), "\(t.reversals)", HTML.money(t.reversalDebits), HTML.money(t.commission), ""],
+                         id: "payment-points"))</div>
+            <div class="card"><h2>Trial balance (all accounts, now)</h2>
+            \(HTML.table(["Account", "Kind", "#Balance"], trial, footer: ["Total", "", "<span id=\"trial-balance-total\">\(HTML.money(report.trialBalanceTotal))</span>"],
+                         id: "trial-balance"))</div>
+            """
+    }
+
+    func settlementCSV(_ request: Request, _ context: StaffRequestContext) async throws -> Response {
+        guard let date = await reportDate(request) else { return Pages.plain(.badRequest, "date must be YYYY-MM-DD") }
+        let report = try await dependencies.settlement.report(date: date)
+        try await store.audit(actor: context.staff.username, event: "staff_download_csv", detail: "settlement \(date)", address: context.clientAddress)
+        return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8",
+                                               .contentDisposition: "attachment; filename=\"settlement-\(date).csv\""],
+                        body: .init(byteBuffer: ByteBuffer(string: report.renderCSV())))
+    }
+
+    func settlementPDF(_ request: Request, _ context: StaffRequestContext) async throws -> Response {
+        guard let date = await reportDate(request) else { return Pages.plain(.badRequest, "date must be YYYY-MM-DD") }
+        let report = try await dependencies.settlement.report(date: date)
+        let html = HTML.page(title: "Settlement report \(date.description)", staff: nil, body: Self.settlementBody(report))
+        let pdf: [UInt8]
+        do {
+            pdf = try await PDFRenderer(chromiumPath: dependencies.chromiumPath, limits: limits).render(html: html)
+        } catch let error as PDFRenderer.Failure {
+            return Pages.error(.serviceUnavailable, error.description, staff: context.staff)
+        }
+        try await store.audit(actor: context.staff.username, event: "staff_download_pdf", detail: "settlement \(date)", address: context.clientAddress)
+        return Response(status: .ok, headers: [.contentType: "application/pdf",
+                                               .contentDisposition: "attachment; filename=\"settlement-\(date).pdf\""],
+                        body: .init(byteBuffer: ByteBuffer(bytes: pdf)))
+    }
+
+    func settle(_ context: StaffRequestContext) async throws -> Response {
+        if let refused = try await requireSupervisor(context, action: "settlement") { return refused }
+        guard let date = CalendarDate(context.form["date"] ?? "") else {
+            return Pages.error(.badRequest, "date must be YYYY-MM-DD", staff: context.staff)
+        }
+        do {
+            let outcome = try await dependencies.settlement.settle(date: date, actor: context.staff.username)
+            let detail: String
+            switch outcome {
+            case .settled(let r): detail = "\(date) settled: net payable \(Sen(r.totals.netPayable)), commission \(Sen(r.totals.commission))"
+            case .alreadySettled: detail = "\(date) was already settled; nothing changed"
+            }
+            try await store.audit(actor: context.staff.username, event: "staff_settle", detail: detail, address: context.clientAddress)
+            return Pages.redirect("/settlement?date=\(date)&notice=settled")
+        } catch {
+            try await store.audit(actor: context.staff.username, event: "staff_settle_failed", detail: "\(date): \(error)", address: context.clientAddress)
+            return Pages.error(.conflict, "Settlement of \(date) refused: \(error)", staff: context.staff)
+        }
+    }
+}

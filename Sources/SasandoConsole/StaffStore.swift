@@ -1,0 +1,196 @@
+import Crypto
+import Foundation
+import HummingbirdBcrypt
+import NIOPosix
+import PostgresNIO
+import SasandoCore
+import SasandoLedger
+
+public enum StaffRole: String, Sendable, CaseIterable {
+    /// Reads every page; changes nothing.
+    case `operator`
+    /// Also runs cut-over and settlement and tops up deposits.
+    case supervisor
+}
+
+/// The staff user behind a request, loaded from the session cookie.
+public struct StaffSession: Sendable {
+    public var username: String
+    public var role: StaffRole
+    /// Embedded in every form of this session and checked on every POST.
+    public var csrfToken: String
+    public var isSupervisor: Bool { role == .supervisor }
+}
+
+public struct StaffError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Staff accounts, sessions and login throttling, all in PostgreSQL so that several switch
+/// instances behind one address share them. Only a session token's SHA-256 is stored.
+public struct StaffStore: Sendable {
+    let database: SasandoDatabase
+    let limits: ConsoleLimits
+
+    public init(database: SasandoDatabase, limits: ConsoleLimits = ConsoleLimits()) {
+        self.database = database
+        self.limits = limits
+    }
+
+    /// `[a-z0-9._-]{3,32}`: safe in logs, URLs and the audit trail.
+    public static func isValidUsername(_ name: String) -> Bool {
+        (3...32).contains(name.count) && name.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || "._-".contains($0) }
+    }
+
+    // MARK: Accounts
+
+    /// Creates a staff user; fails if the username exists. The password is hashed with bcrypt and
+    /// never stored, logged or audited.
+    public func addUser(username: String, password: String, role: StaffRole, cost: UInt8 = ConsoleLimits.bcryptCost) async throws {
+        guard Self.isValidUsername(username) else { throw StaffError("username must be 3-32 characters of a-z 0-9 . _ -") }
+        let bytes = password.utf8.count
+        guard bytes >= ConsoleLimits.passwordBytesMin else { throw StaffError("password must be at least \(ConsoleLimits.passwordBytesMin) bytes") }
+        guard bytes <= ConsoleLimits.passwordBytesMax else { throw StaffError("password must be at most \(ConsoleLimits.passwordBytesMax) bytes (bcrypt limit)") }
+        let hash = try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }
+        let rows = try await database.client.query("""
+            INSERT INTO staff_users (username, password_hash, role) VALUES (\(username), \(hash), \(role.rawValue))
+            ON CONFLICT (username) DO NOTHING RETURNING username
+            """)
+        var inserted = false
+        for try await _ in rows { inserted = true }
+        guard inserted else { throw StaffError("staff user \(username) already exists") }
+        try await audit(actor: "cli", event: "staff_user_added", detail: "\(username) \(role.rawValue)", address: nil)
+    }
+
+    /// The user's role if the password matches. Unknown users cost the same bcrypt work as known
+    /// ones, so response time does not reveal which usernames exist.
+    public func verify(username: String, password: String) async throws -> StaffRole? {
+        guard Self.isValidUsername(username), password.utf8.count <= ConsoleLimits.passwordBytesMax else { return nil }
+        var stored: (hash: String, role: String)?
+        let rows = try await database.client.query("SELECT password_hash, role FROM staff_users WHERE username = \(username)")
+        for try await (hash, role) in rows.decode((String, String).self) { stored = (hash, role) }
+        let hash = stored?.hash ?? Self.dummyHash
+        let matches = try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }
+        guard matches, let stored else { return nil }
+        return StaffRole(rawValue: stored.role)
+    }
+
+    /// A valid hash of nothing anyone types, for unknown usernames.
+    static let dummyHash = Bcrypt.hash("sasando-unknown-user-\(UInt64.random(in: 0...UInt64.max))", cost: ConsoleLimits.bcryptCost)
+
+    // MARK: Sessions
+
+    /// A new session: 256 random bits for the cookie (returned, never stored) and a CSRF token.
+    public func createSession(username: String, role: StaffRole, remoteAddress: String?) async throws -> (token: String, session: StaffSession) {
+        let token = Self.randomToken()
+        let csrf = Self.randomToken()
+        let digest = Self.digest(token)
+        try await database.client.query("DELETE FROM staff_sessions WHERE expires_at < now()")
+        try await database.client.query("""
+            INSERT INTO staff_sessions (token_sha256, username, csrf_token, expires_at, remote_address)
+            VALUES (\(digest), \(username), \(csrf), now() + make_interval(secs => \(Double(limits.sessionSecondsMax))), \(remoteAddress))
+            """)
+        return (token, StaffSession(username: username, role: role, csrfToken: csrf))
+    }
+
+    /// The unexpired session for a cookie value, or nil.
+    public func session(token: String) async throws -> StaffSession? {
+        guard Self.looksLikeToken(token) else { return nil }
+        let rows = try await database.client.query("""
+            SELECT s.username, u.role, s.csrf_token FROM staff_sessions s JOIN staff_users u ON u.username = s.username
+            WHERE s.token_sha256 = \(Self.digest(token)) AND s.expires_at > now()
+            """)
+        for try await (username, role, csrf) in rows.decode((String, String, String).self) {
+            guard let role = StaffRole(rawValue: role) else { return nil }
+            return StaffSession(username: username, role: role, csrfToken: csrf)
+        }
+        return nil
+    }
+
+    public func deleteSession(token: String) async throws {
+        guard Self.looksLikeToken(token) else { return }
+        try await database.client.query("DELETE FROM staff_sessions WHERE token_sha256 = \(Self.digest(token))")
+    }
+
+    // MARK: Throttling
+
+    /// True while `username` or `address` is locked out: its last `...Max` failures fell within the
+    /// window and the latest of them is younger than the lockout period.
+    public func isLockedOut(username: String, address: String) async throws -> Bool {
+        async let user = locked(column: "username", value: username, failuresMax: limits.loginFailuresPerUserMax)
+        async let client = locked(column: "remote_address", value: address, failuresMax: limits.loginFailuresPerAddressMax)
+        let (u, c) = try await (user, client)
+        return u || c
+    }
+
+    private func locked(column: String, value: String, failuresMax: Int) async throws -> Bool {
+        let window = Double(limits.loginFailureWindowSeconds), lockout = Double(limits.lockoutSeconds)
+        // Two fixed queries (no SQL built from input): the column name only picks one of them.
+        let query: PostgresQuery = column == "username"
+            ? """
+              WITH f AS (SELECT occurred_at FROM staff_login_failures WHERE username = \(value)
+                         ORDER BY occurred_at DESC LIMIT \(failuresMax))
+              SELECT count(*) >= \(failuresMax) AND max(occurred_at) - min(occurred_at) <= make_interval(secs => \(window))
+                     AND max(occurred_at) > now() - make_interval(secs => \(lockout)) FROM f
+              """
+            : """
+              WITH f AS (SELECT occurred_at FROM staff_login_failures WHERE remote_address = \(value)
+                         ORDER BY occurred_at DESC LIMIT \(failuresMax))
+              SELECT count(*) >= \(failuresMax) AND max(occurred_at) - min(occurred_at) <= make_interval(secs => \(window))
+                     AND max(occurred_at) > now() - make_interval(secs => \(lockout)) FROM f
+              """
+        let rows = try await database.client.query(query)
+        for try await locked in rows.decode(Bool?.self) { return locked ?? false }
+        return false
+    }
+
+    public func recordFailure(username: String, address: String) async throws {
+        // The username is whatever was typed: keep it bounded; it is escaped wherever shown.
+        let name = String(username.prefix(64))
+        try await database.client.query("INSERT INTO staff_login_failures (username, remote_address) VALUES (\(name), \(address))")
+    }
+
+    /// After a successful login the user's earlier failures no longer count (the audit trail keeps them);
+    /// failures older than a day are pruned.
+    public func clearFailures(username: String) async throws {
+        try await database.client.query("""
+            DELETE FROM staff_login_failures WHERE username = \(username) OR occurred_at < now() - interval '1 day'
+            """)
+    }
+
+    // MARK: Audit
+
+    public func audit(actor: String, event: String, detail: String = "", address: String?) async throws {
+        try await database.client.query("""
+            INSERT INTO audit_events (actor, event, detail, remote_address)
+            VALUES (\(String(actor.prefix(64))), \(event), \(detail), \(address))
+            """)
+    }
+
+    // MARK: Tokens
+
+    static func randomToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        return Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    static func looksLikeToken(_ token: String) -> Bool {
+        token.utf8.count == 43 && token.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 95 }
+    }
+
+    static func digest(_ token: String) -> ByteBuffer {
+        ByteBuffer(bytes: Array(SHA256.hash(data: Data(token.utf8))))
+    }
+
+    /// Constant-time comparison for CSRF tokens.
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        var difference: UInt8 = 0
+        for i in x.indices { difference |= x[i] ^ y[i] }
+        return difference == 0
+    }
+}

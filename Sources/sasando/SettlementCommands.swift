@@ -1,0 +1,139 @@
+import ArgumentParser
+import Foundation
+import SasandoCore
+import SasandoLedger
+import SasandoSettlement
+import SasandoSwitch
+
+extension CalendarDate: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}
+
+/// `sasando cutover`: close the current business date now (staff), as the 23:00 WITA scheduler would.
+struct Cutover: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Cut over: close the current business date and open the next (terminals get 0800/201 from their switch).")
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "Staff user recorded in the audit log.") var actor: String = "cli"
+    @Option(help: "Only if this is still the current date (YYYY-MM-DD): a repeat then changes nothing.") var from: CalendarDate?
+    @Option(help: "Cut-over hour (WITA) for initialising the business day on first use.") var cutoverHour: Int = 23
+
+    func run() async throws {
+        let logger = makeLogger("sasando.cutover", level: .warning)
+        let actor = self.actor, from = self.from, hour = self.cutoverHour
+        let (before, after) = try await withDatabase(database, logger: logger) { db in
+            let service = BusinessDayService(database: db, cutoverHourWITA: hour)
+            let before = try await service.refresh().date
+            let after = try await service.cutover(actor: actor, from: from ?? before)
+            return (before, after)
+        }
+        if let from, from != before {
+            print("business date is already \(before) (not \(from)); nothing changed")
+        } else {
+            print("cut over by \(actor): business date \(before) closed, \(after) open")
+        }
+    }
+}
+
+/// `sasando settle --date D`: settle a closed business date (idempotent).
+struct Settle: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Settle a closed business date: biller payables to clearing, commissions to deposits, immutable batch (idempotent).")
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "Business date YYYY-MM-DD.") var date: CalendarDate
+    @Option(help: "Staff user recorded in the batch and the audit log.") var actor: String = "cli"
+
+    func run() async throws {
+        let logger = makeLogger("sasando.settle", level: .warning)
+        let date = self.date, actor = self.actor
+        let outcome: SettleOutcome
+        do {
+            outcome = try await withDatabase(database, logger: logger) { db in
+                try await SettlementService(database: db).settle(date: date, actor: actor)
+            }
+        } catch let error as SettlementError {
+            print("error: \(error)")
+            throw ExitCode(2)
+        }
+        switch outcome {
+        case .settled(let report):
+            print("settled \(date): \(report.totals.payments) payments, \(report.totals.reversals) reversals, net payable \(Sen(report.totals.netPayable)), commission \(Sen(report.totals.commission))")
+        case .alreadySettled(let report):
+            print("\(date) was already settled (\(report.settledAt ?? "?") by \(report.settledBy ?? "?")); nothing changed")
+        }
+    }
+}
+
+struct Report: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Reports.", subcommands: [SettlementReportCommand.self])
+
+    struct SettlementReportCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "settlement", abstract: "Settlement report of a business date.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Business date YYYY-MM-DD.") var date: CalendarDate
+        @Option(help: "text | csv | json") var format: String = "text"
+
+        func run() async throws {
+            guard let format = SettlementReport.Format(rawValue: format) else { throw ValidationError("--format must be text, csv or json") }
+            let logger = makeLogger("sasando.report", level: .warning)
+            let date = self.date
+            let report = try await withDatabase(database, logger: logger) { db in
+                try await SettlementService(database: db).report(date: date)
+            }
+            print(try report.rendered(format), terminator: "")
+        }
+    }
+}
+
+struct Biller: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Biller settlement files and reconciliation.", subcommands: [File.self, Reconcile.self])
+
+    struct File: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write the switch's settlement file (CSV) for a biller and date.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Biller: PLNPOST, PLNPRE, PDAMKPG, IPL (or IPL:<estate>), KINET, BPJSKS.") var biller: String
+        @Option(help: "Business date YYYY-MM-DD.") var date: CalendarDate
+        @Option(help: "Output file (default: standard output).") var out: String?
+
+        func run() async throws {
+            let logger = makeLogger("sasando.biller", level: .warning)
+            let biller = self.biller, date = self.date
+            let csv = try await withDatabase(database, logger: logger) { db in
+                try await SettlementService(database: db).billerFile(billerID: biller, date: date)
+            }
+            if let out {
+                try csv.write(toFile: out, atomically: true, encoding: .utf8)
+                print("wrote \(csv.split(separator: "\n").count - 1) rows to \(out)")
+            } else {
+                print(csv, terminator: "")
+            }
+        }
+    }
+
+    struct Reconcile: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Compare a biller's file with the switch's record (key: rrn + terminal + period); exit 1 unless clean.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Biller: PLNPOST, PLNPRE, PDAMKPG, IPL (or IPL:<estate>), KINET, BPJSKS.") var biller: String
+        @Option(help: "Business date YYYY-MM-DD.") var date: CalendarDate
+        @Option(help: "The biller's CSV file (same columns as `sasando biller file`).") var file: String
+
+        func run() async throws {
+            guard let theirs = try? String(contentsOfFile: file, encoding: .utf8) else { throw ValidationError("cannot read \(file)") }
+            let logger = makeLogger("sasando.biller", level: .warning)
+            let biller = self.biller, date = self.date
+            let result: BillerReconciliation
+            do {
+                result = try await withDatabase(database, logger: logger) { db in
+                    try await SettlementService(database: db).reconcileBiller(billerID: biller, date: date, theirCSV: theirs)
+                }
+            } catch let error as BillerFileError {
+                print("error: \(file): \(error)")
+                throw ExitCode(2)
+            }
+            print("biller \(biller), business date \(date)")
+            print(result.renderText(), terminator: "")
+            if !result.isClean { throw ExitCode(1) }
+        }
+    }
+}

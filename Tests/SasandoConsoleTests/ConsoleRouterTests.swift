@@ -1,0 +1,354 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import Prometheus
+import SasandoConsole
+import SasandoCore
+import SasandoLedger
+import SasandoSettlement
+import Testing
+
+/// Router tests (no sockets) against the real PostgreSQL that scripts/test starts.
+enum ConsoleTestEnvironment {
+    static var databaseURL: String? {
+        let url = ProcessInfo.processInfo.environment["SASANDO_DATABASE_URL"]
+        return (url?.isEmpty ?? true) ? nil : url
+    }
+    static let password = "correct horse battery staple"
+
+    static var schemaSQL: String {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return try! String(contentsOf: root.appendingPathComponent("schema.sql"), encoding: .utf8)
+    }
+}
+
+/// One console on a fresh pair of staff users (operator, supervisor) and a payment point.
+struct ConsoleFixture: Sendable {
+    let database: SasandoDatabase
+    let operatorName: String
+    let supervisorName: String
+    let merchantID: String
+    let registry: PrometheusCollectorRegistry
+
+    static func run(limits: ConsoleLimits = ConsoleFixture.testLimits,
+                    _ body: @Sendable (any TestClientProtocol, ConsoleFixture) async throws -> Void) async throws {
+        let url = try #require(ConsoleTestEnvironment.databaseURL, "SASANDO_DATABASE_URL is not set: run ./scripts/test")
+        var logger = Logger(label: "console-test")
+        logger.logLevel = .critical
+        let database = try SasandoDatabase(url: url, connectionsMax: 4, logger: logger)
+        let databaseTask = Task { try await database.run() }
+        defer { databaseTask.cancel() }
+        // scripts/test applies schema.sql first; migrate only when run on a bare database.
+        var hasStaffTables = false
+        for try await exists in try await database.client.query("SELECT to_regclass('staff_users') IS NOT NULL").decode(Bool.self) {
+            hasStaffTables = exists
+        }
+        if !hasStaffTables { try await database.migrate(schemaSQL: ConsoleTestEnvironment.schemaSQL) }
+
+        let tag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        let store = StaffStore(database: database, limits: limits)
+        let fixture = ConsoleFixture(database: database, operatorName: "op-\(tag)", supervisorName: "sup-\(tag)",
+                                     merchantID: "CONSOLE" + String(format: "%08d", Int.random(in: 0...99_999_999)),
+                                     registry: PrometheusCollectorRegistry())
+        try await store.addUser(username: fixture.operatorName, password: ConsoleTestEnvironment.password, role: .operator, cost: 4)
+        try await store.addUser(username: fixture.supervisorName, password: ConsoleTestEnvironment.password, role: .supervisor, cost: 4)
+        try await TerminalDirectory(database: database).upsertPaymentPoint(merchantID: fixture.merchantID, name: "Console <Test> & Co")
+        try await LedgerAccounts(database: database).openPaymentPoint(merchantID: fixture.merchantID, openingDeposit: .rupiah(1_000_000))
+
+        let dependencies = ConsoleDependencies(
+            database: database, businessDay: BusinessDayService(database: database), settlement: SettlementService(database: database),
+            metrics: fixture.registry, limits: limits, logger: logger)
+        let app = Application(router: buildRouter(dependencies))
+        try await app.test(.router) { client in try await body(client, fixture) }
+    }
+
+    static var testLimits: ConsoleLimits {
+        var limits = ConsoleLimits()
+        // Every router test comes from the same (socketless) address; per-user limits are what is tested.
+        limits.loginFailuresPerAddressMax = 1_000_000
+        return limits
+    }
+
+    func auditEvents(actor: String) async throws -> [String] {
+        var events: [String] = []
+        for try await event in try await database.client.query("SELECT event FROM audit_events WHERE actor = \(actor) ORDER BY id").decode(String.self) {
+            events.append(event)
+        }
+        return events
+    }
+
+    func depositBalance() async throws -> Int64 {
+        try #require(try await LedgerAccounts(database: database).balance(code: AccountCode.deposit(merchantID))).value
+    }
+}
+
+/// A logged-in browser, as far as the router can tell: the session cookie and the page's CSRF token.
+struct Session: Sendable {
+    let cookie: String
+    let csrf: String
+}
+
+extension TestClientProtocol {
+    func getLoginForm() async throws -> (cookie: String, csrf: String) {
+        let response = try await execute(uri: "/login", method: .get)
+        #expect(response.status == .ok)
+        let setCookie = response.headers[values: .setCookie].first { $0.hasPrefix("__Host-sasando_login=") } ?? ""
+        let value = String(setCookie.dropFirst("__Host-sasando_login=".count).prefix { $0 != ";" })
+        let csrf = try #require(Self.hiddenCSRF(in: String(buffer: response.body)))
+        return (value, csrf)
+    }
+
+    func postLogin(_ username: String, _ password: String) async throws -> TestResponse {
+        let form = try await getLoginForm()
+        let body = "csrf=\(form.csrf)&username=\(username)&password=\(password.replacingOccurrences(of: " ", with: "+"))"
+        return try await execute(uri: "/login", method: .post,
+                                 headers: [.cookie: "__Host-sasando_login=\(form.cookie)", .contentType: "application/x-www-form-urlencoded"],
+                                 body: ByteBuffer(string: body))
+    }
+
+    func login(_ username: String) async throws -> Session {
+        let response = try await postLogin(username, ConsoleTestEnvironment.password)
+        #expect(response.status == .seeOther)
+        #expect(response.headers[.location] == "/dashboard")
+        let setCookie = try #require(response.headers[values: .setCookie].first { $0.hasPrefix("__Host-sasando_session=") })
+        for attribute in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] { #expect(setCookie.contains(attribute)) }
+        let token = String(setCookie.dropFirst("__Host-sasando_session=".count).prefix { $0 != ";" })
+        let dashboard = try await get("/dashboard", cookie: token)
+        #expect(dashboard.status == .ok)
+        let csrf = try #require(Self.hiddenCSRF(in: String(buffer: dashboard.body)))
+        return Session(cookie: token, csrf: csrf)
+    }
+
+    func get(_ uri: String, cookie: String?) async throws -> TestResponse {
+        var headers: HTTPFields = [:]
+        if let cookie { headers[.cookie] = "__Host-sasando_session=\(cookie)" }
+        return try await execute(uri: uri, method: .get, headers: headers)
+    }
+
+    func post(_ uri: String, session: Session?, form: String) async throws -> TestResponse {
+        var headers: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
+        if let session { headers[.cookie] = "__Host-sasando_session=\(session.cookie)" }
+        return try await execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: form))
+    }
+
+    static func hiddenCSRF(in html: String) -> String? {
+        guard let range = html.range(of: "name=\"csrf\" value=\"") else { return nil }
+        return String(html[range.upperBound...].prefix { $0 != "\"" })
+    }
+}
+
+@Suite("Staff console router", .serialized)
+struct ConsoleRouterTests {
+    static let pages = ["/dashboard", "/transactions", "/settlement", "/payment-points", "/audit"]
+
+    @Test("no session: pages redirect to the login page, actions get 401")
+    func noSession() async throws {
+        try await ConsoleFixture.run { client, _ in
+            for page in Self.pages + ["/settlement.csv", "/settlement.pdf"] {
+                let response = try await client.get(page, cookie: nil)
+                #expect(response.status == .seeOther, "\(page)")
+                #expect(response.headers[.location] == "/login")
+            }
+            let forged = try await client.get("/dashboard", cookie: String(repeating: "A", count: 43))
+            #expect(forged.status == .seeOther)
+            for action in ["/cutover", "/settle", "/payment-points/topup"] {
+                let response = try await client.post(action, session: nil, form: "csrf=x")
+                #expect(response.status == .unauthorized, "\(action)")
+            }
+        }
+    }
+
+    @Test("login page: form with CSRF token, security headers; login without its cookie is refused")
+    func loginPage() async throws {
+        try await ConsoleFixture.run { client, fixture in
+            let response = try await client.execute(uri: "/login", method: .get)
+            #expect(response.status == .ok)
+            let html = String(buffer: response.body)
+            #expect(html.contains("<form method=\"post\" action=\"/login\">"))
+            #expect(response.headers[.contentSecurityPolicy]?.contains("default-src 'none'") == true)
+            #expect(response.headers[.cacheControl] == "no-store")
+            let cookie = try #require(response.headers[values: .setCookie].first)
+            #expect(cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"))
+            // Correct password, but no login-form cookie (cross-site form): 403.
+            let forged = try await client.execute(
+                uri: "/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                body: ByteBuffer(string: "csrf=abc&username=\(fixture.operatorName)&password=correct+horse+battery+staple"))
+            #expect(forged.status == .forbidden)
+        }
+    }
+
+    @Test("operator: every page renders; downloads are audited")
+    func operatorPages() async throws {
+        try await ConsoleFixture.run { client, fixture in
+            let session = try await client.login(fixture.operatorName)
+            let expectations = [
+                "/dashboard": "id=\"approved-count\"", "/transactions": "id=\"transactions\"",
+                "/settlement": "id=\"trial-balance-total\"", "/payment-points": "id=\"payment-points\"", "/audit": "id=\"audit\"",
+            ]
+            for (page, marker) in expectations {
+                let response = try await client.get(page, cookie: session.cookie)
+                #expect(response.status == .ok, "\(page)")
+                let html = String(buffer: response.body)
+                #expect(html.contains(marker), "\(page) lacks \(marker)")
+                #expect(html.contains("name=\"csrf\""), "\(page) has no CSRF field in its logout form")
+                #expect(!html.contains("action=\"/cutover\"") && !html.contains("action=\"/settle\"")
+                        && !html.contains("action=\"/payment-points/topup\""),
+                        "\(page) shows a supervisor form to an operator")
+            }
+            // Escaped output: the payment point's name has < > &.
+            let points = String(buffer: try await client.get("/payment-points", cookie: session.cookie).body)
+            #expect(points.contains("Console &lt;Test&gt; &amp; Co"))
+            #expect(!points.contains("Console <Test>"))
+
+            let search = try await client.get("/transactions?merchant=\(fixture.merchantID)&date=2001-01-01", cookie: session.cookie)
+            #expect(search.status == .ok)
+            let bad = try await client.get("/transactions?terminal=%3Cscript%3E", cookie: session.cookie)
+            #expect(bad.status == .badRequest)
+            #expect(!String(buffer: bad.body).contains("<script>"))
+
+            let csv = try await client.get("/settlement.csv?date=2001-01-01", cookie: session.cookie)
+            #expect(csv.status == .ok)
+            #expect(csv.headers[.contentType]?.hasPrefix("text/csv") == true)
+            #expect(String(buffer: csv.body).hasPrefix(SettlementReport.csvHeader))
+            let pdf = try await client.get("/settlement.pdf?date=2001-01-01", cookie: session.cookie)
+            if pdf.status == .ok {
+                #expect(String(buffer: pdf.body).hasPrefix("%PDF"))
+            } else {
+                // No Chromium on this machine: a clear page, not a crash.
+                #expect(pdf.status == .serviceUnavailable)
+                #expect(String(buffer: pdf.body).contains("Chromium"))
+            }
+            let badDate = try await client.get("/settlement?date=2001-13-01", cookie: session.cookie)
+            #expect(badDate.status == .badRequest)
+            let events = try await fixture.auditEvents(actor: fixture.operatorName)
+            #expect(events.contains("staff_login"))
+            #expect(events.contains("staff_download_csv"))
+        }
+    }
+
+    @Test("operator: cut-over, settlement and top-up are refused with 403 and audited")
+    func operatorRefused() async throws {
+        try await ConsoleFixture.run { client, fixture in
+            let session = try await client.login(fixture.operatorName)
+            let before = try await fixture.depositBalance()
+            for (action, form) in [("/cutover", ""), ("/settle", "&date=2001-01-01"), ("/payment-points/topup", "&merchant=\(fixture.merchantID)&amount=1000")] {
+                let response = try await client.post(action, session: session, form: "csrf=\(session.csrf)\(form)")
+                #expect(response.status == .forbidden, "\(action)")
+            }
+            #expect(try await fixture.depositBalance() == before)
+            let events = try await fixture.auditEvents(actor: fixture.operatorName)
+            #expect(events.filter { $0 == "staff_forbidden" }.count == 3)
+        }
+    }
+
+    @Test("missing or wrong CSRF token: 403, nothing changes")
+    func csrfRefused() async throws {
+        try await ConsoleFixture.run { client, fixture in
+            let session = try await client.login(fixture.supervisorName)
+            let before = try await fixture.depositBalance()
+            for form in ["merchant=\(fixture.merchantID)&amount=1000", "csrf=wrong&merchant=\(fixture.merchantID)&amount=1000",
+                         "csrf=&merchant=\(fixture.merchantID)&amount=1000"] {
+                let response = try await client.post("/payment-points/topup", session: session, form: form)
+                #expect(response.status == .forbidden)
+            }
+            for action in ["/cutover", "/settle", "/logout"] {
+                let response = try await client.post(action, session: session, form: "date=2001-01-01")
+                #expect(response.status == .forbidden, "\(action)")
+            }
+            #expect(try await fixture.depositBalance() == before)
+            #expect(try await client.get("/dashboard", cookie: session.cookie).status == .ok, "logout without CSRF must not end the session")
+        }
+    }
+
+    @Test("supervisor: top-up, settlement of a date, logout; each audited")
+    func supervisorActions() async throws {
+        try await ConsoleFixture.run { client, fixture in
+            let session = try await client.login(fixture.supervisorName)
+            let dashboard = String(buffer: try await client.get("/dashboard", cookie: session.cookie).body)
+            #expect(dashboard.contains("action=\"/cutover\""))
+            let points = String(buffer: try await client.get("/payment-points", cookie: session.cookie).body)
+            #expect(points.contains("action=\"/payment-points/topup\""))
+
+            let before = try await fixture.depositBalance()
+            let topUp = try await client.post("/payment-points/topup", session: session,
+                                              form: "csrf=\(session.csrf)&merchant=\(fixture.merchantID)&amount=2.500.000")
+            #expect(topUp.status == .seeOther)
+            #expect(try await fixture.depositBalance() == before + 250_000_000)
+            let tooMuch = try await client.post("/payment-points/topup", session: session,
+                                                form: "csrf=\(session.csrf)&merchant=\(fixture.merchantID)&amount=99999999999")
+            #expect(tooMuch.status == .badRequest)
+
+            // An old, empty date: settling it is harmless and the second run changes nothing.
+            let settle = try await client.post("/settle", session: session, form: "csrf=\(session.csrf)&date=2001-01-01")
+            #expect(settle.status == .seeOther)
+            let report = String(buffer: try await client.get("/settlement?date=2001-01-01", cookie: session.cookie).body)
+            #expect(report.contains("Settled at"))
+
+            let logout = try await client.post("/logout", session: session, form: "csrf=\(session.csrf)")
+            #expect(logout.status == .seeOther)
+            #expect(try await client.get("/dashboard", cookie: session.cookie).status == .seeOther)
+
+            let events = try await fixture.auditEvents(actor: fixture.supervisorName)
+            for event in ["staff_login", "deposit_topup", "staff_settle", "staff_logout"] { #expect(events.contains(event), "\(event)") }
+        }
+    }
+
+    @Test("repeated bad passwords: 429 for the lockout period, even with the right password")
+    func throttling() async throws {
+        var limits = ConsoleFixture.testLimits
+        limits.loginFailuresPerUserMax = 3
+        try await ConsoleFixture.run(limits: limits) { client, fixture in
+            for _ in 0..<3 {
+                let response = try await client.postLogin(fixture.operatorName, "wrong password here")
+                #expect(response.status == .unauthorized)
+                #expect(String(buffer: response.body).contains("Wrong username or password"))
+            }
+            let locked = try await client.postLogin(fixture.operatorName, ConsoleTestEnvironment.password)
+            #expect(locked.status == .tooManyRequests)
+            #expect(!locked.headers[values: .setCookie].contains { $0.hasPrefix("__Host-sasando_session=") })
+            // Another user is not affected.
+            _ = try await client.login(fixture.supervisorName)
+            let events = try await fixture.auditEvents(actor: fixture.operatorName)
+            #expect(events.filter { $0 == "staff_login_failed" }.count == 3)
+            #expect(events.contains("staff_login_locked_out"))
+        }
+    }
+
+    @Test("throttling per client address")
+    func addressThrottling() async throws {
+        var limits = ConsoleFixture.testLimits
+        limits.loginFailuresPerAddressMax = 2
+        limits.loginFailuresPerUserMax = 1_000
+        try await ConsoleFixture.run(limits: limits) { client, fixture in
+            // Earlier runs' failures from the same socketless address count too: at most 2 more are needed.
+            var statuses: [HTTPResponse.Status] = []
+            for i in 0..<3 { statuses.append(try await client.postLogin("nobody-\(i)", "wrong password here").status) }
+            #expect(statuses.last == .tooManyRequests)
+            #expect(try await client.postLogin(fixture.operatorName, ConsoleTestEnvironment.password).status == .tooManyRequests)
+        }
+    }
+
+    @Test("audit log escapes what a failed login typed")
+    func auditEscaping() async throws {
+        try await ConsoleFixture.run { client, fixture in
+            _ = try await client.postLogin("%3Cscript%3Ealert(1)%3C%2Fscript%3E", "x")
+            let session = try await client.login(fixture.operatorName)
+            let html = String(buffer: try await client.get("/audit?event=staff_login_failed", cookie: session.cookie).body)
+            #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
+            #expect(!html.contains("<script>"))
+        }
+    }
+
+    @Test("/metrics serves the Prometheus registry")
+    func metrics() async throws {
+        try await ConsoleFixture.run { client, fixture in
+            fixture.registry.makeCounter(name: MetricNames.responses, labels: [("mti", "0210"), ("response_code", "00")]).increment()
+            let response = try await client.execute(uri: "/metrics", method: .get)
+            #expect(response.status == .ok)
+            #expect(String(buffer: response.body).contains("sasando_responses_total{mti=\"0210\",response_code=\"00\"} 1"))
+        }
+    }
+}
