@@ -22,15 +22,15 @@ public struct CalendarDate: Sendable, Hashable, Comparable, Codable, CustomStrin
     }
 
     public var description: String {
-        String(format: "%04d-%02d-%02d", year, month, day)
+        zeroPadded(year, width: 4) + "-" + zeroPadded(month, width: 2) + "-" + zeroPadded(day, width: 2)
     }
 
     /// `MMDD`, as field 15 carries it.
-    public var mmdd: String { String(format: "%02d%02d", month, day) }
+    public var mmdd: String { zeroPadded(month, width: 2) + zeroPadded(day, width: 2) }
 
     /// `YYYYMM` of the month before this date (the latest bill period, spec §9).
     public var previousMonthPeriod: String {
-        month == 1 ? String(format: "%04d12", year - 1) : String(format: "%04d%02d", year, month - 1)
+        month == 1 ? zeroPadded(year - 1, width: 4) + "12" : zeroPadded(year, width: 4) + zeroPadded(month - 1, width: 2)
     }
 
     public func adding(days: Int) -> CalendarDate {
@@ -76,12 +76,12 @@ public enum BusinessCalendar {
     /// Field 7: MMDDhhmmss in UTC.
     public static func transmissionDateTime(_ date: Date) -> String {
         let c = components(date, offsetSeconds: 0)
-        return String(format: "%02d%02d%02d%02d%02d", c.month!, c.day!, c.hour!, c.minute!, c.second!)
+        return [c.month!, c.day!, c.hour!, c.minute!, c.second!].map { zeroPadded($0, width: 2) }.joined()
     }
 
     /// Fields 12 (hhmmss) and 13 (MMDD) in WITA.
     public static func localTimeAndDate(_ date: Date) -> (time: String, date: String) {
         let c = components(date, offsetSeconds: witaOffsetSeconds)
-        return (String(format: "%02d%02d%02d", c.hour!, c.minute!, c.second!), String(format: "%02d%02d", c.month!, c.day!))
+        return ([c.hour!, c.minute!, c.second!].map { zeroPadded($0, width: 2) }.joined(), zeroPadded(c.month!, width: 2) + zeroPadded(c.day!, width: 2))
     }
 }

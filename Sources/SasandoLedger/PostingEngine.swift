@@ -277,32 +277,3 @@ public final class PostingEngine: Service, Sendable {
         return code == "23505" || code == "40001" || code == "40P01"
     }
 }
-
-/// A counting semaphore for async tasks (bounded batch concurrency).
-final class AsyncSemaphore: Sendable {
-    private struct State {
-        var available: Int
-        var waiters: [CheckedContinuation<Void, Never>] = []
-    }
-    private let state: Mutex<State>
-    init(_ count: Int) { state = Mutex(State(available: count)) }
-
-    func acquire() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let ready = state.withLock { s -> Bool in
-                if s.available > 0 { s.available -= 1; return true }
-                s.waiters.append(c)
-                return false
-            }
-            if ready { c.resume() }
-        }
-    }
-
-    func release() {
-        let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            if s.waiters.isEmpty { s.available += 1; return nil }
-            return s.waiters.removeFirst()
-        }
-        next?.resume()
-    }
-}

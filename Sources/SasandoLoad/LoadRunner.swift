@@ -18,6 +18,8 @@ public struct LoadOptions: Sendable {
     public var responseTimeoutSeconds: Int = 30
     /// Print a progress line every second.
     public var progress: Bool = true
+    /// Same customers as the last run with this seed (they will mostly answer 88: already paid).
+    public var repeatCustomers: Bool = false
     public init(scenario: Scenario, credentialsDirectory: String) {
         self.scenario = scenario
         self.credentialsDirectory = credentialsDirectory
@@ -31,48 +33,29 @@ public enum LoadLimits {
     public static let drainSecondsMax = 30
 }
 
-/// A permit pool per connection so an open-loop schedule never exceeds the spec's 32 in flight.
-final class Permits: Sendable {
-    private struct State { var available: Int; var waiters: [CheckedContinuation<Void, Never>] = [] }
-    private let state: Mutex<State>
-    init(_ n: Int) { state = Mutex(State(available: n)) }
-    func acquire() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let ready = state.withLock { s -> Bool in
-                if s.available > 0 { s.available -= 1; return true }
-                s.waiters.append(c)
-                return false
-            }
-            if ready { c.resume() }
-        }
-    }
-    func release() {
-        let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            if s.waiters.isEmpty { s.available += 1; return nil }
-            return s.waiters.removeFirst()
-        }
-        next?.resume()
-    }
-}
-
 /// One terminal's connection during a run.
 final class LoadTerminal: Sendable {
     let index: Int
     let folder: TerminalCredentialFolder
     let client: TerminalClient
     let requests: TerminalRequests
-    let permits = Permits(Limits.requestsInFlightPerConnectionMax)
+    /// An open-loop schedule never exceeds the spec's 32 in flight on one connection.
+    let permits = AsyncSemaphore(Limits.requestsInFlightPerConnectionMax)
     /// Approved, not yet reversed payments of this terminal (reversal candidates).
     let reversible = Mutex<[ISOMessage]>([])
     let rng: Mutex<SeededGenerator>
+    /// Customer IDs: seeded apart from the mix, so that a repeated run (paid bills persist) does
+    /// not meet the customers the last run paid, unless customers are asked to repeat too.
+    let customers: Mutex<SeededGenerator>
 
-    init(index: Int, folder: TerminalCredentialFolder, client: TerminalClient, seed: UInt64) {
+    init(index: Int, folder: TerminalCredentialFolder, client: TerminalClient, seed: UInt64, customerSeed: UInt64) {
         self.index = index
         self.folder = folder
         self.client = client
         self.requests = TerminalRequests(terminalID: folder.info.terminalID, merchantID: folder.info.merchantID,
                                          firstSTAN: Int(seed % 900_000) + 1)
         self.rng = Mutex(SeededGenerator(seed: seed))
+        self.customers = Mutex(SeededGenerator(seed: customerSeed))
     }
 }
 
@@ -87,6 +70,7 @@ public final class LoadRunner: Sendable {
     let options: LoadOptions
     let products: [Product]
     let log: @Sendable (String) -> Void
+    let runNonce = UInt64(Date().timeIntervalSince1970 * 1_000_000)
 
     public init(options: LoadOptions, log: @escaping @Sendable (String) -> Void = { print($0) }) throws {
         try options.scenario.validate()
@@ -186,7 +170,7 @@ public final class LoadRunner: Sendable {
 
     private func connectAll(_ folders: [TerminalCredentialFolder], stats: LoadStatistics, start: ContinuousClock.Instant) async throws -> [LoadTerminal] {
         let scenario = options.scenario
-        let permits = Permits(LoadLimits.concurrentHandshakesMax)
+        let permits = AsyncSemaphore(LoadLimits.concurrentHandshakesMax)
         return await withTaskGroup(of: LoadTerminal?.self) { group in
             for (i, folder) in folders.enumerated() {
                 group.addTask {
@@ -202,7 +186,9 @@ public final class LoadRunner: Sendable {
                             host: self.options.host ?? folder.info.host, port: self.options.port ?? folder.info.port,
                             sslContext: ssl, group: MultiThreadedEventLoopGroup.singleton,
                             responseTimeoutSeconds: self.options.responseTimeoutSeconds)
-                        let terminal = LoadTerminal(index: i, folder: folder, client: client, seed: scenario.seed &* 1_000_003 &+ UInt64(i))
+                        let seed = scenario.seed &* 1_000_003 &+ UInt64(i)
+                        let terminal = LoadTerminal(index: i, folder: folder, client: client, seed: seed,
+                                                    customerSeed: self.options.repeatCustomers ? seed : seed ^ self.runNonce)
                         stats.sent()
                         let response = try await client.send(terminal.requests.signOn())
                         let code = response[39] ?? "--"
@@ -261,7 +247,7 @@ public final class LoadRunner: Sendable {
         var original: ISOMessage?
         switch type {
         case .inquiry:
-            let customer = terminal.rng.withLock { BenchmarkWorkload.randomCustomerID(for: product, using: &$0) }
+            let customer = terminal.customers.withLock { BenchmarkWorkload.randomCustomerID(for: product, using: &$0) }
             request = terminal.requests.inquiry(product: product.rawValue, customerID: customer)
         case .reversal:
             original = terminal.reversible.withLock { pool -> ISOMessage? in
@@ -276,7 +262,7 @@ public final class LoadRunner: Sendable {
             type = .payment
             fallthrough
         default:
-            request = terminal.rng.withLock { BenchmarkWorkload.payment(requests: terminal.requests, product: product, businessDate: date, using: &$0) }
+            request = terminal.customers.withLock { BenchmarkWorkload.payment(requests: terminal.requests, product: product, businessDate: date, using: &$0) }
         }
         stats.sent()
         do {

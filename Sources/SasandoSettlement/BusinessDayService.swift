@@ -60,6 +60,15 @@ public final class BusinessDayService: Sendable {
         BusinessCalendar.businessDate(at: clock(), cutoverHourWITA: cutoverHourWITA)
     }
 
+    /// The cached day if it is younger than the poll interval: the per-request fast path, with no
+    /// task or timer (nil: call `current()`).
+    public func fresh() -> (date: CalendarDate, cuttingOver: Bool)? {
+        cache.withLock { c in
+            guard let day = c.day, let at = c.fetchedAt, ContinuousClock.now - at < .milliseconds(pollMilliseconds) else { return nil }
+            return (day.date, day.cuttingOver)
+        }
+    }
+
     /// The current business date and whether a cut-over is running (cached, polled).
     public func current() async throws -> (date: CalendarDate, cuttingOver: Bool) {
         let day = try await currentDay()

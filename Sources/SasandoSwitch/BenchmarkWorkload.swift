@@ -26,13 +26,13 @@ public enum BenchmarkWorkload {
         if product.isPrepaid {
             let denomination = Product.prepaidDenominations.randomElement(using: &rng)!
             inquiryAnswer[48] = BillData(product: product.rawValue, customerID: customer, customerName: name, bills: []).encoded
-            inquiryAnswer[4] = String(format: "%012lld", denomination.value)
-            inquiryAnswer[28] = String(format: "D%08lld", product.adminFee.value)
+            inquiryAnswer[4] = zeroPadded(denomination.value, width: 12)
+            inquiryAnswer[28] = "D" + zeroPadded(product.adminFee.value, width: 8)
         } else if case .customer(_, let bills) = SimulatedBiller.lookup(product: product, customerID: customer, businessDate: businessDate) {
             let data = BillData(product: product.rawValue, customerID: customer, customerName: name, bills: bills)
             inquiryAnswer[48] = data.encoded
-            inquiryAnswer[4] = String(format: "%012lld", data.total.value)
-            inquiryAnswer[28] = String(format: "D%08lld", product.adminFee.value * Int64(bills.count))
+            inquiryAnswer[4] = zeroPadded(data.total.value, width: 12)
+            inquiryAnswer[28] = "D" + zeroPadded(product.adminFee.value * Int64(bills.count), width: 8)
         }
         return requests.payment(from: inquiryAnswer, now: now)
     }

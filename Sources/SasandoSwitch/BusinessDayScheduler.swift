@@ -74,7 +74,7 @@ public final class BusinessDayScheduler: Service, Sendable {
     public static func cutoverNotice(terminalID: String, stan: Int, newDate: CalendarDate, now: Date) -> ISOMessage {
         var m = ISOMessage(mti: "0800")
         m[7] = BusinessCalendar.transmissionDateTime(now)
-        m[11] = String(format: "%06d", stan)
+        m[11] = zeroPadded(stan, width: 6)
         m[15] = newDate.mmdd
         m[41] = terminalID
         m[70] = "201"

@@ -33,7 +33,11 @@ public struct LedgerFlows: TransactionFlows {
     public func process(_ request: ISOMessage, terminal: TerminalRecord) async -> ISOMessage? {
         let day: (date: CalendarDate, cuttingOver: Bool)
         do {
-            day = try await businessDay.database.withDeadline { [businessDay] in try await businessDay.current() }
+            if let cached = businessDay.fresh() {
+                day = cached
+            } else {
+                day = try await businessDay.database.withDeadline { [businessDay] in try await businessDay.current() }
+            }
         } catch {
             logger.warning("business day unavailable; answering 91", metadata: ["error": "\(error)"])
             return respond(to: request, code: .systemUnavailable, businessDate: businessDay.clockBusinessDate())
@@ -208,9 +212,9 @@ public struct LedgerFlows: TransactionFlows {
 
     /// Fields 76, 77, 88, 89, 97 of the switch's totals.
     public static func reconciliationFields(_ t: TerminalTotals) -> [Int: String] {
-        [76: String(format: "%010lld", t.payments), 77: String(format: "%010lld", t.reversals),
-         88: String(format: "%016lld", t.paymentAmount), 89: String(format: "%016lld", t.reversalAmount),
-         97: (t.net < 0 ? "C" : "D") + String(format: "%016lld", abs(t.net))]
+        [76: zeroPadded(t.payments, width: 10), 77: zeroPadded(t.reversals, width: 10),
+         88: zeroPadded(t.paymentAmount, width: 16), 89: zeroPadded(t.reversalAmount, width: 16),
+         97: (t.net < 0 ? "C" : "D") + zeroPadded(abs(t.net), width: 16)]
     }
 
     /// Numeric comparison (leading zeros and the sign of a zero net do not matter); `C` is negative.
@@ -270,11 +274,11 @@ public struct LedgerFlows: TransactionFlows {
                 let data = BillData(product: product.rawValue, customerID: key.customerID, customerName: name, bills: bills)
                 response[48] = data.encoded
                 let amount = product.isPrepaid ? (Int64(request[4] ?? "") ?? 0) : data.total.value
-                response[4] = String(format: "%012lld", amount)
+                response[4] = zeroPadded(amount, width: 12)
                 let fee = product.isPrepaid ? product.adminFee.value : product.adminFee.value * Int64(bills.count)
-                response[28] = String(format: "D%08lld", fee)
+                response[28] = "D" + zeroPadded(fee, width: 8)
             } else {
-                response[38] = String(format: "%06lld", transactionID % 1_000_000)
+                response[38] = zeroPadded(transactionID % 1_000_000, width: 6)
                 let reference = product.isPrepaid
                     ? SimulatedBiller.prepaidToken(transactionID: transactionID, meter: key.customerID)
                     : "\(product.rawValue)-\(businessDate.mmdd)-\(transactionID)"

@@ -22,7 +22,7 @@ public final class TerminalRequests: Sendable {
             defer { value = value % 999_999 + 1 }
             return value
         }
-        return String(format: "%06d", n)
+        return zeroPadded(n, width: 6)
     }
 
     private func base(mti: String, now: Date) -> ISOMessage {
@@ -47,12 +47,12 @@ public final class TerminalRequests: Sendable {
         var m = base(mti: mti, now: now)
         let local = BusinessCalendar.localTimeAndDate(now)
         m[3] = processingCode
-        m[4] = String(format: "%012lld", amount)
+        m[4] = zeroPadded(amount, width: 12)
         m[12] = local.time
         m[13] = local.date
         m[18] = "6021"
         m[32] = Self.acquirerID
-        m[37] = rrn ?? String(format: "%@%@", String(terminalID.suffix(4)), String(m[7]!.suffix(2)) + m[11]!)
+        m[37] = rrn ?? String(terminalID.suffix(4)) + String(m[7]!.suffix(2)) + m[11]!
         m[42] = merchantID
         if let billData { m[48] = billData }
         m[49] = "360"

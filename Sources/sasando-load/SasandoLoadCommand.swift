@@ -26,6 +26,7 @@ struct SasandoLoadCommand: AsyncParsableCommand {
     @Flag(help: "Skip the post-run ledger audit.") var noAudit = false
     @Flag(help: "Allow a non-loopback switch host.") var allowRemote = false
     @Flag(help: "No progress lines.") var quiet = false
+    @Flag(help: "Draw the same customers as the last run with this seed (they will mostly answer 88).") var repeatCustomers = false
 
     func run() async throws {
         var s = try Scenario.load(path: scenario)
@@ -43,6 +44,7 @@ struct SasandoLoadCommand: AsyncParsableCommand {
         options.host = host ?? "127.0.0.1"
         options.port = port
         options.progress = !quiet
+        options.repeatCustomers = repeatCustomers
         let mode = s.mode == .open ? "open loop \(s.targetRatePerSecond ?? 0)/s" : "closed loop \(s.inFlightPerConnection) in flight"
         print("scenario \(s.name): \(s.terminals) terminals, \(mode), \(s.durationSeconds.map { "\($0) s" } ?? "\(s.requests ?? 0) requests"), mix \(s.mix.inquiry)/\(s.mix.payment)/\(s.mix.reversal), seed \(s.seed)")
         let result = try await LoadRunner(options: options).run()

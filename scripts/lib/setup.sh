@@ -28,11 +28,11 @@ ensure_database() {
     export SASANDO_DATABASE_URL
 }
 
-# build_sasando CONFIG: builds the CLI/switch; sets SASANDO_BIN.
+# build_sasando CONFIG [all]: builds the CLI/switch (with `all`, every product); sets SASANDO_BIN.
 build_sasando() {
     local config="$1"
     say "building sasando ($config)"
-    swift build -c "$config" --product sasando
+    if [ "${2:-}" = all ]; then swift build -c "$config"; else swift build -c "$config" --product sasando; fi
     SASANDO_BIN="$(swift build -c "$config" --show-bin-path)/sasando"
     export SASANDO_BIN
 }

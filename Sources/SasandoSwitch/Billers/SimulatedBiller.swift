@@ -27,7 +27,7 @@ public enum SimulatedBiller {
         for _ in 0..<count {
             month -= 1
             if month == 0 { month = 12; year -= 1 }
-            periods.append(String(format: "%04d%02d", year, month))
+            periods.append(zeroPadded(year, width: 4) + zeroPadded(month, width: 2))
         }
         let bills = periods.reversed().map { period in
             Bill(period: period, amount: billAmount(product: product, customerID: customerID, period: period))
@@ -55,7 +55,7 @@ public enum SimulatedBiller {
     public static func prepaidToken(transactionID: Int64, meter: String) -> String {
         let a = fnv1a64("token|\(transactionID)|\(meter)")
         let b = fnv1a64("token2|\(meter)|\(transactionID)")
-        let digits = String(format: "%010llu%010llu", a % 10_000_000_000, b % 10_000_000_000)
+        let digits = zeroPadded(a % 10_000_000_000, width: 10) + zeroPadded(b % 10_000_000_000, width: 10)
         return digits
     }
 
