@@ -13,6 +13,8 @@ CREATE TABLE IF NOT EXISTS schema_info (
     version   int NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT now()
 );
+-- Fingerprint of the last script applied: `sasando db migrate` skips an unchanged script.
+ALTER TABLE schema_info ADD COLUMN IF NOT EXISTS checksum text;
 
 -- Payment points (merchants, field 42) and their terminals (field 41 = certificate CN).
 CREATE TABLE IF NOT EXISTS payment_points (

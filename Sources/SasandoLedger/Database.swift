@@ -62,16 +62,40 @@ public final class SasandoDatabase: Service, Sendable {
     }
 
     /// Applies a schema script statement by statement, in one transaction (all or nothing).
+    /// A script identical to the last one applied (same fingerprint in `schema_info`) is skipped:
+    /// its DDL would take exclusive locks on a database that is serving traffic for nothing.
     public func migrate(schemaSQL: String) async throws {
         let statements = Self.splitStatements(schemaSQL)
+        let fingerprint = Self.fingerprint(schemaSQL)
         let logger = self.logger
+        if try await appliedFingerprint() == fingerprint { return }
         try await client.withTransaction(logger: logger) { connection in
             // Two instances (or test suites) migrating at once would deadlock on the triggers.
             try await connection.query("SELECT pg_advisory_xact_lock(7277263)", logger: logger)
             for statement in statements {
                 try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
             }
+            try await connection.query("UPDATE schema_info SET checksum = \(fingerprint), applied_at = now() WHERE id = 1", logger: logger)
         }
+    }
+
+    private func appliedFingerprint() async throws -> String? {
+        let exists = try await client.query("SELECT to_regclass('public.schema_info') IS NOT NULL")
+        for try await present in exists.decode(Bool.self) where !present { return nil }
+        let hasColumn = try await client.query("""
+            SELECT count(*) FROM information_schema.columns WHERE table_name = 'schema_info' AND column_name = 'checksum'
+            """)
+        for try await n in hasColumn.decode(Int.self) where n == 0 { return nil }
+        let rows = try await client.query("SELECT checksum FROM schema_info WHERE id = 1")
+        for try await checksum in rows.decode(String?.self) { return checksum }
+        return nil
+    }
+
+    /// FNV-1a 64 of the script: stable across processes and releases.
+    static func fingerprint(_ text: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return String(hash, radix: 16)
     }
 
     /// Splits a script at `;` ending a line, except inside `$$` function bodies; drops comments.
