@@ -259,6 +259,8 @@ CREATE TABLE IF NOT EXISTS paid_bills (
 );
 
 ALTER TABLE paid_bills DROP CONSTRAINT IF EXISTS paid_bills_transaction_id_fkey;
+-- A reversal frees its payment's bills by transaction id (without it: a scan per reversal batch).
+CREATE INDEX IF NOT EXISTS paid_bills_transaction ON paid_bills(transaction_id);
 CREATE OR REPLACE FUNCTION sasando_check_paid_bill_references() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF EXISTS (SELECT 1 FROM new_rows n LEFT JOIN transactions t ON t.id = n.transaction_id WHERE t.id IS NULL) THEN
