@@ -142,13 +142,12 @@ struct LoginRoutes: Sendable {
         guard let token = request.cookies[ConsoleCookies.session]?.value, let staff = try await store.session(token: token) else {
             return Response(status: .seeOther, headers: [.location: "/login"])
         }
-        let form: [String: String]
-        do {
-            form = try await FormBody.read(request, limit: limits.requestBodyBytesMax)
-        } catch {
+        switch await FormBody.readChecked(request, staff: staff, limit: limits.requestBodyBytesMax) {
+        case .success:
+            break
+        case .failure(.tooLarge):
             return Pages.plain(.contentTooLarge, "The form is too large.")
-        }
-        guard let sent = form["csrf"], StaffStore.constantTimeEqual(sent, staff.csrfToken) else {
+        case .failure(.csrfMismatch):
             return Pages.error(.forbidden, "The form has expired. Reload the page and try again.", staff: staff)
         }
         try await store.deleteSession(token: token)

@@ -91,23 +91,30 @@ struct SessionMiddleware: RouterMiddleware {
         }
         context.staff = staff
         if request.method == .post {
-            let form: [String: String]
-            do {
-                form = try await FormBody.read(request, limit: limits.requestBodyBytesMax)
-            } catch {
+            switch await FormBody.readChecked(request, staff: staff, limit: limits.requestBodyBytesMax) {
+            case .success(let form):
+                context.form = form
+            case .failure(.tooLarge):
                 return Pages.plain(.contentTooLarge, "The form is too large.")
-            }
-            guard let sent = form["csrf"], StaffStore.constantTimeEqual(sent, staff.csrfToken) else {
+            case .failure(.csrfMismatch):
                 try? await store.audit(actor: staff.username, event: "staff_csrf_refused", detail: request.uri.path, address: context.clientAddress)
                 return Pages.error(.forbidden, "The form has expired or did not come from this console. Reload the page and try again.", staff: staff)
             }
-            context.form = form
         }
         return try await next(request, context)
     }
 }
 
 enum FormBody {
+    enum Refusal: Error { case tooLarge, csrfMismatch }
+
+    /// A session's POST: the form, read within `limit` bytes, whose CSRF token matches the session's.
+    static func readChecked(_ request: Request, staff: StaffSession, limit: Int) async -> Result<[String: String], Refusal> {
+        guard let form = try? await read(request, limit: limit) else { return .failure(.tooLarge) }
+        guard let sent = form["csrf"], StaffStore.constantTimeEqual(sent, staff.csrfToken) else { return .failure(.csrfMismatch) }
+        return .success(form)
+    }
+
     static func read(_ request: Request, limit: Int) async throws -> [String: String] {
         var request = request
         let buffer = try await request.collectBody(upTo: limit)
