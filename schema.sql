@@ -365,3 +365,132 @@ CREATE TABLE IF NOT EXISTS staff_login_failures (
 CREATE INDEX IF NOT EXISTS staff_login_failures_user ON staff_login_failures(username, occurred_at);
 CREATE INDEX IF NOT EXISTS staff_login_failures_address ON staff_login_failures(remote_address, occurred_at);
 -- End of staff console section.
+
+-- ---------------------------------------------------------------------------------------------
+-- Posting engine round trips (issue 4). A batch is BEGIN, one call to sasando_batch_snapshot
+-- (read and lock), the decision in the switch (pure), one call to sasando_write_batch, COMMIT: four
+-- round trips instead of about twenty statements, with plans cached per connection by PL/pgSQL.
+-- Neither function decides anything: every invariant stays with the constraints and triggers above.
+
+-- Everything a batch's decision needs, read inside its transaction:
+--   the business day (FOR SHARE: a cut-over waits for the batch and the batch for a cut-over);
+--   earlier transmissions with the batch's idempotency keys (duplicates);
+--   terminal and payment point status and limits;
+--   account ids for codes the caller does not know yet (missing payables created first; only
+--     absent codes are inserted, so the insert never waits on a row another batch is updating);
+--   the payment points' deposit balances, locked FOR UPDATE in id order (no deadlock between writers);
+--   what each payment point collected on the dates concerned (read under its deposit lock);
+--   the paid bills of the batch's customers;
+--   ids for the rows it may write (unused ids are gaps, as with any sequence).
+CREATE OR REPLACE FUNCTION sasando_batch_snapshot(
+    key_terminals text[], key_stans text[], key_times text[],
+    terminal_ids text[],
+    new_payable_codes text[], new_payable_billers text[],
+    unknown_account_codes text[], deposit_codes text[],
+    total_merchant_ids text[], total_business_dates text[],
+    bill_products text[], bill_customers text[],
+    transaction_ids_wanted int, journal_ids_wanted int,
+    OUT day_date text, OUT day_open bool,
+    OUT dup_terminals text[], OUT dup_stans text[], OUT dup_times text[], OUT dup_digests bytea[], OUT dup_bodies bytea[],
+    OUT term_ids text[], OUT term_active bool[], OUT term_merchants text[], OUT term_limits int8[],
+    OUT account_codes text[], OUT account_ids int8[],
+    OUT deposit_ids int8[], OUT deposit_balances int8[],
+    OUT total_merchants text[], OUT total_dates text[], OUT total_collected int8[],
+    OUT paid_products text[], OUT paid_customers text[], OUT paid_periods text[],
+    OUT transaction_ids int8[], OUT journal_ids int8[])
+LANGUAGE plpgsql AS $$
+BEGIN
+    SELECT b.business_date::text, b.state = 'open' INTO day_date, day_open FROM business_day b WHERE b.id = 1 FOR SHARE;
+
+    SELECT coalesce(array_agg(t.terminal_id), '{}'), coalesce(array_agg(t.stan), '{}'), coalesce(array_agg(t.transmitted_at), '{}'),
+           coalesce(array_agg(t.request_digest), '{}'), coalesce(array_agg(t.response_body), '{}')
+      INTO dup_terminals, dup_stans, dup_times, dup_digests, dup_bodies
+      FROM transactions t
+      JOIN unnest(key_terminals, key_stans, key_times) AS k(tid, stan, tm)
+        ON t.terminal_id = k.tid AND t.stan = k.stan AND t.transmitted_at = k.tm;
+
+    SELECT coalesce(array_agg(t.terminal_id), '{}'), coalesce(array_agg(t.status = 'active' AND p.status = 'active'), '{}'),
+           coalesce(array_agg(p.merchant_id), '{}'), coalesce(array_agg(p.daily_limit_sen), '{}')
+      INTO term_ids, term_active, term_merchants, term_limits
+      FROM terminals t JOIN payment_points p ON p.merchant_id = t.merchant_id
+     WHERE t.terminal_id = ANY(terminal_ids);
+
+    IF cardinality(new_payable_codes) > 0 THEN
+        INSERT INTO accounts (code, kind, biller_id)
+        SELECT x.c, 'biller_payable', x.b FROM unnest(new_payable_codes, new_payable_billers) AS x(c, b)
+         WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.code = x.c)
+        ON CONFLICT (code) DO NOTHING;
+    END IF;
+    SELECT coalesce(array_agg(a.code), '{}'), coalesce(array_agg(a.id), '{}') INTO account_codes, account_ids
+      FROM accounts a WHERE a.code = ANY(unknown_account_codes);
+
+    SELECT coalesce(array_agg(d.id ORDER BY d.id), '{}'), coalesce(array_agg(d.balance ORDER BY d.id), '{}')
+      INTO deposit_ids, deposit_balances
+      FROM (SELECT a.id, a.balance FROM accounts a WHERE a.code = ANY(deposit_codes) ORDER BY a.id FOR UPDATE) d;
+
+    SELECT coalesce(array_agg(m.merchant_id), '{}'), coalesce(array_agg(m.business_date::text), '{}'), coalesce(array_agg(m.collected_sen), '{}')
+      INTO total_merchants, total_dates, total_collected
+      FROM merchant_daily_totals m
+     WHERE m.merchant_id = ANY(total_merchant_ids) AND m.business_date = ANY(total_business_dates::date[]);
+
+    SELECT coalesce(array_agg(p.product), '{}'), coalesce(array_agg(p.customer_id), '{}'), coalesce(array_agg(p.period), '{}')
+      INTO paid_products, paid_customers, paid_periods
+      FROM paid_bills p
+      JOIN (SELECT DISTINCT * FROM unnest(bill_products, bill_customers)) AS k(pr, cu)
+        ON p.product = k.pr AND p.customer_id = k.cu;
+
+    SELECT coalesce(array_agg(nextval('transactions_id_seq')), '{}') INTO transaction_ids FROM generate_series(1, transaction_ids_wanted);
+    SELECT coalesce(array_agg(nextval('journals_id_seq')), '{}') INTO journal_ids FROM generate_series(1, journal_ids_wanted);
+END $$;
+
+-- A decided batch's rows, set-based, in one call. Postings come last: their trigger locks the
+-- shared accounts (fee income, payables), so another batch waits on them only for this statement
+-- and the COMMIT that follows, not for the rest of the batch's writes.
+CREATE OR REPLACE FUNCTION sasando_write_batch(
+    j_ids int8[], j_kinds text[], j_dates text[], j_reverses int8[],
+    p_journals int8[], p_accounts int8[], p_sides text[], p_amounts int8[],
+    t_ids int8[], t_terminals text[], t_stans text[], t_times text[], t_kinds text[], t_digests bytea[],
+    t_merchants text[], t_rrns text[], t_products text[], t_customers text[], t_amounts int8[], t_fees int8[],
+    t_dates text[], t_codes text[], t_bodies bytea[], t_approvals text[], t_biller_refs text[], t_journals int8[],
+    t_original_stans text[], t_original_times text[], t_original_ids int8[],
+    b_products text[], b_customers text[], b_periods text[], b_amounts int8[], b_transactions int8[],
+    unpaid_transactions int8[],
+    d_merchants text[], d_dates text[], d_deltas int8[])
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF cardinality(j_ids) > 0 THEN
+        INSERT INTO journals (id, kind, business_date, reverses_journal_id)
+        SELECT x.id, x.kind, x.d::date, NULLIF(x.rev, 0) FROM unnest(j_ids, j_kinds, j_dates, j_reverses) AS x(id, kind, d, rev);
+    END IF;
+    IF cardinality(t_ids) > 0 THEN
+        INSERT INTO transactions (id, terminal_id, stan, transmitted_at, kind, request_digest, merchant_id, rrn, product, customer_id,
+            amount_sen, fee_sen, business_date, response_code, response_body, approval_code, biller_reference, journal_id,
+            original_stan, original_transmitted_at, original_id)
+        SELECT x.id, x.tid, x.stan, x.tm, x.kind, x.dg, x.m, x.rrn, NULLIF(x.pr, ''), NULLIF(x.cu, ''), x.amt, x.fee, x.d::date, x.code,
+            x.body, NULLIF(x.ap, ''), NULLIF(x.br, ''), NULLIF(x.j, 0), NULLIF(x.os, ''), NULLIF(x.ot, ''), NULLIF(x.oid, 0)
+          FROM unnest(t_ids, t_terminals, t_stans, t_times, t_kinds, t_digests, t_merchants, t_rrns, t_products, t_customers,
+                      t_amounts, t_fees, t_dates, t_codes, t_bodies, t_approvals, t_biller_refs, t_journals,
+                      t_original_stans, t_original_times, t_original_ids)
+            AS x(id, tid, stan, tm, kind, dg, m, rrn, pr, cu, amt, fee, d, code, body, ap, br, j, os, ot, oid);
+    END IF;
+    IF cardinality(b_products) > 0 THEN
+        INSERT INTO paid_bills (product, customer_id, period, amount_sen, transaction_id)
+        SELECT * FROM unnest(b_products, b_customers, b_periods, b_amounts, b_transactions);
+    END IF;
+    IF cardinality(unpaid_transactions) > 0 THEN
+        DELETE FROM paid_bills WHERE transaction_id = ANY(unpaid_transactions);
+    END IF;
+    IF cardinality(d_merchants) > 0 THEN
+        -- Two steps: a reversal's negative delta must never be a row's first value.
+        INSERT INTO merchant_daily_totals (merchant_id, business_date)
+        SELECT x.m, x.d::date FROM unnest(d_merchants, d_dates) AS x(m, d)
+        ON CONFLICT (merchant_id, business_date) DO NOTHING;
+        UPDATE merchant_daily_totals t SET collected_sen = t.collected_sen + x.v
+          FROM unnest(d_merchants, d_dates, d_deltas) AS x(m, d, v)
+         WHERE t.merchant_id = x.m AND t.business_date = x.d::date;
+    END IF;
+    IF cardinality(p_journals) > 0 THEN
+        INSERT INTO postings (journal_id, account_id, side, amount)
+        SELECT * FROM unnest(p_journals, p_accounts, p_sides, p_amounts);
+    END IF;
+END $$;

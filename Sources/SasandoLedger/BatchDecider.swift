@@ -32,6 +32,10 @@ struct BatchSnapshot: Sendable {
     /// The `business_day` row (read FOR SHARE): date `YYYY-MM-DD` and whether it is open. Nil when
     /// the row does not exist yet (nothing is decided then: `90`).
     var businessDay: (date: String, open: Bool)?
+    /// Ids taken from the sequences for this batch's rows: one per request (transactions) and one
+    /// per payment or reversal (journals); those left unused are gaps.
+    var transactionIDs: [Int64] = []
+    var journalIDs: [Int64] = []
 }
 
 /// The decisions of one batch and the rows they write. Pure: built from requests and a snapshot.
