@@ -124,6 +124,7 @@ let package = Package(
         // Codec throughput benchmark (see README "Codec benchmark").
         .executableTarget(name: "SasandoCodecBench", dependencies: ["SasandoISO8583"]),
 
+        .testTarget(name: "SasandoCoreTests", dependencies: ["SasandoCore"]),
         .testTarget(name: "SasandoISO8583Tests", dependencies: ["SasandoISO8583", "SasandoCore"]),
         .testTarget(name: "SasandoPKITests", dependencies: ["SasandoPKI", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "SasandoTransportTests", dependencies: [

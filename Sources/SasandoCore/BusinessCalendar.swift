@@ -60,6 +60,32 @@ public struct CalendarDate: Sendable, Hashable, Comparable, Codable, CustomStrin
 public enum BusinessCalendar {
     public static let witaOffsetSeconds = 8 * 3600
 
+    /// Civil time at a fixed UTC offset (UTC and WITA have no daylight saving), by integer
+    /// arithmetic: Foundation's Calendar was a large share of the load generator's profile.
+    struct Civil: Equatable { var year, month, day, hour, minute, second: Int }
+
+    static func civil(_ date: Date, offsetSeconds: Int) -> Civil {
+        let seconds = Int(date.timeIntervalSince1970.rounded(.down)) + offsetSeconds
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = seconds - days * 86_400
+        let (y, m, d) = civilFromDays(days)
+        return Civil(year: y, month: m, day: d, hour: secondOfDay / 3600, minute: secondOfDay % 3600 / 60, second: secondOfDay % 60)
+    }
+
+    /// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's `civil_from_days`).
+    static func civilFromDays(_ z0: Int) -> (year: Int, month: Int, day: Int) {
+        let z = z0 + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+
+    /// Foundation's answer, kept for the test that checks `civil` against it.
     static func components(_ date: Date, offsetSeconds: Int) -> DateComponents {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(secondsFromGMT: offsetSeconds)!
@@ -68,20 +94,32 @@ public enum BusinessCalendar {
 
     /// The business date in force at `date` when the day rolls at `cutoverHourWITA`.
     public static func businessDate(at date: Date, cutoverHourWITA: Int = 23) -> CalendarDate {
-        let c = components(date, offsetSeconds: witaOffsetSeconds)
-        let local = CalendarDate(year: c.year!, month: c.month!, day: c.day!)
-        return c.hour! >= cutoverHourWITA ? local.adding(days: 1) : local
+        let c = civil(date, offsetSeconds: witaOffsetSeconds)
+        let local = CalendarDate(year: c.year, month: c.month, day: c.day)
+        return c.hour >= cutoverHourWITA ? local.adding(days: 1) : local
     }
 
     /// Field 7: MMDDhhmmss in UTC.
     public static func transmissionDateTime(_ date: Date) -> String {
-        let c = components(date, offsetSeconds: 0)
-        return [c.month!, c.day!, c.hour!, c.minute!, c.second!].map { zeroPadded($0, width: 2) }.joined()
+        let c = civil(date, offsetSeconds: 0)
+        return twoDigits([c.month, c.day, c.hour, c.minute, c.second])
     }
 
     /// Fields 12 (hhmmss) and 13 (MMDD) in WITA.
     public static func localTimeAndDate(_ date: Date) -> (time: String, date: String) {
-        let c = components(date, offsetSeconds: witaOffsetSeconds)
-        return ([c.hour!, c.minute!, c.second!].map { zeroPadded($0, width: 2) }.joined(), zeroPadded(c.month!, width: 2) + zeroPadded(c.day!, width: 2))
+        let c = civil(date, offsetSeconds: witaOffsetSeconds)
+        return (twoDigits([c.hour, c.minute, c.second]), twoDigits([c.month, c.day]))
+    }
+
+    /// Each value 0...99 as two ASCII digits.
+    static func twoDigits(_ values: [Int]) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(values.count * 2)
+        for v in values {
+            assert((0...99).contains(v), "a calendar field is two digits")
+            bytes.append(UInt8(ascii: "0") + UInt8(v / 10))
+            bytes.append(UInt8(ascii: "0") + UInt8(v % 10))
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -13,8 +13,16 @@ public enum Masking {
 extension StringProtocol {
     /// `an` fields are space-filled on the right; this removes that padding only.
     public func trimmingTrailingSpaces() -> String {
-        var end = endIndex
-        while end > startIndex, self[index(before: end)] == " " { end = index(before: end) }
-        return String(self[startIndex..<end])
+        // On UTF-8 (a space is one byte, so every index found is a character boundary): Character
+        // indexing would run grapheme breaking on the hot path.
+        let bytes = utf8
+        var end = bytes.startIndex
+        var i = bytes.startIndex
+        while i != bytes.endIndex {
+            let next = bytes.index(after: i)
+            if bytes[i] != UInt8(ascii: " ") { end = next }
+            i = next
+        }
+        return String(self[..<end])
     }
 }

@@ -1,4 +1,5 @@
 import Crypto
+import Synchronization
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -65,10 +66,26 @@ public enum ISOMAC {
 
     /// The first `macByteCount` bytes of HMAC-SHA256(key, bytes).
     static func macBytes(key: [UInt8], over bytes: some Collection<UInt8>) -> [UInt8] {
-        var hmac = HMAC<SHA256>(key: SymmetricKey(data: key))
+        var hmac = keyed(key)
         if bytes.withContiguousStorageIfAvailable({ hmac.update(data: UnsafeRawBufferPointer($0)) }) == nil {
             hmac.update(data: Array(bytes))
         }
-        return Array(hmac.finalize()).prefix(macByteCount).map { $0 }
+        return hmac.finalize().withUnsafeBytes { Array($0.prefix(macByteCount)) }
+    }
+
+    /// Keyed HMAC states (the key schedule: two SHA-256 blocks and several allocations), computed
+    /// once per terminal key instead of twice per message. Bounded: emptied when full. Holds no more
+    /// than the terminal records that pass the keys in already hold.
+    static let keyedStatesMax = 10_000
+    private static let keyedStates = Mutex<[[UInt8]: HMAC<SHA256>]>([:])
+
+    static func keyed(_ key: [UInt8]) -> HMAC<SHA256> {
+        if let state = keyedStates.withLock({ $0[key] }) { return state }
+        let state = HMAC<SHA256>(key: SymmetricKey(data: key))
+        keyedStates.withLock { states in
+            if states.count >= keyedStatesMax { states.removeAll(keepingCapacity: true) }
+            states[key] = state
+        }
+        return state
     }
 }

@@ -8,11 +8,15 @@ import SasandoLedger
 /// exactly as the inquiry would have answered them.
 public enum BenchmarkWorkload {
     public static func randomCustomerID(for product: Product, using rng: inout some RandomNumberGenerator) -> String {
+        // Endings 99, 98 and 00 are the simulated billers' special cases (spec §9): not wanted here.
+        var digits = [UInt8](repeating: UInt8(ascii: "0"), count: product.customerIDLength)
         while true {
-            var id = ""
-            for _ in 0..<product.customerIDLength { id.append(Character(String(Int.random(in: 0...9, using: &rng)))) }
-            let ending = id.suffix(2)
-            if ending != "99" && ending != "98" && ending != "00" { return id }
+            for i in digits.indices { digits[i] = UInt8(ascii: "0") + UInt8.random(in: 0...9, using: &rng) }
+            let ending = (digits[digits.count - 2], digits[digits.count - 1])
+            let nine = UInt8(ascii: "9"), zero = UInt8(ascii: "0")
+            if !(ending.0 == nine && (ending.1 == nine || ending.1 == UInt8(ascii: "8"))) && !(ending.0 == zero && ending.1 == zero) {
+                return String(decoding: digits, as: UTF8.self)
+            }
         }
     }
 

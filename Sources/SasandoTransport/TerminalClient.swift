@@ -58,6 +58,12 @@ public final class TerminalClient: Sendable {
                 }
             }
             .connect(host: host, port: port).get()
+        // One timer per connection, not one per request: each second, requests past their deadline
+        // fail with `timedOut` (so a timeout fires 0-1 s after `responseTimeoutSeconds`).
+        let sweep = channel.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [matcher] _ in
+            matcher.failExpired(now: .now(), error: TerminalClientError.timedOut(seconds: responseTimeoutSeconds))
+        }
+        channel.closeFuture.whenComplete { _ in sweep.cancel() }
         return TerminalClient(channel: channel, matcher: matcher, responseTimeoutSeconds: responseTimeoutSeconds)
     }
 
@@ -71,15 +77,11 @@ public final class TerminalClient: Sendable {
     public func send(body: [UInt8], key: String) async throws -> ISOMessage {
         guard channel.isActive else { throw TerminalClientError.connectionClosed }
         let promise = channel.eventLoop.makePromise(of: ISOMessage.self)
-        try matcher.register(key: key, promise: promise)
+        try matcher.register(key: key, promise: promise, deadline: .now() + .seconds(Int64(responseTimeoutSeconds)))
         // A write that fails (the switch closed the link meanwhile) fails this request at once.
         let written = channel.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenFailure { [matcher] _ in matcher.fail(key: key, error: TerminalClientError.connectionClosed) }
         channel.writeAndFlush(ByteBuffer(bytes: body), promise: written)
-        let timeout = channel.eventLoop.scheduleTask(in: .seconds(Int64(responseTimeoutSeconds))) { [matcher] in
-            matcher.fail(key: key, error: TerminalClientError.timedOut(seconds: self.responseTimeoutSeconds))
-        }
-        defer { timeout.cancel() }
         return try await promise.futureResult.get()
     }
 
@@ -103,7 +105,8 @@ public final class TerminalClient: Sendable {
 
 /// Pending requests by (41, 11, 7). Thread-safe: registered from any task, completed on the event loop.
 final class ResponseMatcher: Sendable {
-    private let pending = NIOLockedValueBox([String: EventLoopPromise<ISOMessage>]())
+    private struct Pending { var promise: EventLoopPromise<ISOMessage>; var deadline: NIODeadline }
+    private let pending = NIOLockedValueBox([String: Pending]())
     private let requestsInFlightMax: Int
     let unsolicitedStream: AsyncStream<ISOMessage>
     private let unsolicitedContinuation: AsyncStream<ISOMessage>.Continuation
@@ -118,28 +121,37 @@ final class ResponseMatcher: Sendable {
         "\(message[41] ?? "")|\(message[11] ?? "")|\(message[7] ?? "")"
     }
 
-    func register(key: String, promise: EventLoopPromise<ISOMessage>) throws {
+    func register(key: String, promise: EventLoopPromise<ISOMessage>, deadline: NIODeadline) throws {
         try pending.withLockedValue { pending in
             guard pending.count < requestsInFlightMax else { throw TerminalClientError.tooManyInFlight(requestsInFlightMax) }
             guard pending[key] == nil else { throw TerminalClientError.duplicateKeyInFlight(key) }
-            pending[key] = promise
+            pending[key] = Pending(promise: promise, deadline: deadline)
         }
     }
 
     func complete(_ message: ISOMessage) -> Bool {
-        guard let promise = pending.withLockedValue({ $0.removeValue(forKey: Self.key(message)) }) else { return false }
-        promise.succeed(message)
+        guard let entry = pending.withLockedValue({ $0.removeValue(forKey: Self.key(message)) }) else { return false }
+        entry.promise.succeed(message)
         return true
     }
 
     func fail(key: String, error: any Error) {
-        pending.withLockedValue { $0.removeValue(forKey: key) }?.fail(error)
+        pending.withLockedValue { $0.removeValue(forKey: key) }?.promise.fail(error)
+    }
+
+    /// Fails every request whose deadline has passed (at most `requestsInFlightMax` to look at).
+    func failExpired(now: NIODeadline, error: any Error) {
+        let expired = pending.withLockedValue { pending -> [EventLoopPromise<ISOMessage>] in
+            let keys = pending.filter { $0.value.deadline <= now }.map(\.key)
+            return keys.compactMap { pending.removeValue(forKey: $0)?.promise }
+        }
+        expired.forEach { $0.fail(error) }
     }
 
     func failAll(_ error: any Error) {
         let all = pending.withLockedValue { pending in
             defer { pending.removeAll() }
-            return Array(pending.values)
+            return pending.values.map(\.promise)
         }
         all.forEach { $0.fail(error) }
         unsolicitedContinuation.finish()

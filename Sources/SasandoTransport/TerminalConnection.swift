@@ -126,6 +126,9 @@ public final class TerminalConnectionHandler: ChannelDuplexHandler {
     private var readHeld = false
     private var quiescing = false
     private var closed = false
+    /// Responses written but not yet flushed: one flush (one TLS record batch, one syscall) for
+    /// every response that completes in the same event-loop tick, as a batch commit releases many.
+    private var flushScheduled = false
 
     public init(factory: any TerminalConnectionFactory, connectionID: UInt64,
                 requestsInFlightMax: Int = Limits.requestsInFlightPerConnectionMax, logger: Logger) {
@@ -251,11 +254,13 @@ public final class TerminalConnectionHandler: ChannelDuplexHandler {
         guard !closed else { return }
         switch outcome {
         case .reply(let body):
-            context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: body)), promise: nil)
+            context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: body)), promise: nil)
+            scheduleFlush(context: context)
         case .noReply:
             break
         case .close(let reason):
             logger.warning("closing connection", metadata: ["reason": "\(reason)"])
+            context.flush()  // responses already written still go out
             context.close(promise: nil)
             return
         }
@@ -263,10 +268,22 @@ public final class TerminalConnectionHandler: ChannelDuplexHandler {
         if quiescing { closeIfQuiesced(context: context) }
     }
 
+    private func scheduleFlush(context: ChannelHandlerContext) {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let (handler, context) = loopBound.value
+            handler.flushScheduled = false
+            context.flush()
+        }
+    }
+
     private func closeIfQuiesced(context: ChannelHandlerContext) {
         // Frames already read are still answered; only new reads stop. The server bounds the whole
         // drain by `Limits.shutdownDrainSecondsMax`.
         guard inFlight == 0, pending.isEmpty || delegate == nil, !closed else { return }
+        context.flush()  // the last responses are written, maybe not yet flushed
         context.close(promise: nil)
     }
 }

@@ -36,13 +36,17 @@ public struct BillData: Sendable, Equatable {
     }
 
     static func an(_ text: String, _ width: Int) -> String {
+        // ASCII text (the common case) is cut and padded on bytes; anything else by characters.
+        let utf8 = text.utf8
+        if utf8.count <= width, utf8.allSatisfy({ $0 < 0x80 }) {
+            return utf8.count == width ? text : text + String(repeating: " ", count: width - utf8.count)
+        }
         let cut = String(text.prefix(width))
         return cut + String(repeating: " ", count: width - cut.count)
     }
 
     static func n(_ value: Int64, _ width: Int) -> String {
-        let digits = String(value)
-        return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        zeroPadded(value, width: width)
     }
 
     /// Inquiry request: product an 8 + customer ID an 20.
