@@ -28,6 +28,10 @@ public struct LoadReport: Codable, Sendable {
     public var scenario: Scenario
     public var startedAt: String
     public var elapsedSeconds: Double
+    /// Ramp-up (connect and sign on every terminal), then the load phase; rates are per second of
+    /// the load phase.
+    public var rampUpSeconds: Double
+    public var loadSeconds: Double
     public var sent: Int
     public var completed: Int
     public var approved: Int
@@ -46,12 +50,16 @@ public struct LoadReport: Codable, Sendable {
         scenario = Scenario(name: "")
         startedAt = ISO8601DateFormatter().string(from: result.startedAt)
         elapsedSeconds = result.elapsedSeconds
+        rampUpSeconds = result.rampUpSeconds
+        loadSeconds = result.loadSeconds
         sent = s.sent
         completed = s.completed
         approved = s.approved
-        throughputPerSecond = Double(s.completed) / max(result.elapsedSeconds, 0.001)
+        // Sign-ons belong to the ramp-up; the business-date probe (one inquiry) is counted as load.
+        let signOns = s.codes[.signOn]?.values.reduce(0, +) ?? 0
+        throughputPerSecond = Double(s.completed - signOns) / max(result.loadSeconds, 0.001)
         let approvedPayments = s.codes[.payment]?["00"] ?? 0
-        approvedPaymentsPerSecond = Double(approvedPayments) / max(result.elapsedSeconds, 0.001)
+        approvedPaymentsPerSecond = Double(approvedPayments) / max(result.loadSeconds, 0.001)
         responseCodes = Dictionary(uniqueKeysWithValues: s.codes.map { ($0.key.rawValue, $0.value) })
         errors = s.errors
         unexpected = s.unexpected
@@ -70,8 +78,8 @@ public struct LoadReport: Codable, Sendable {
 
     public var summary: String {
         var lines: [String] = []
-        lines.append("scenario \(scenario.name): \(String(format: "%.1f", elapsedSeconds)) s, sent \(sent), completed \(completed), approved \(approved)")
-        lines.append(String(format: "throughput %.0f requests/s, approved payments %.0f/s", throughputPerSecond, approvedPaymentsPerSecond))
+        lines.append("scenario \(scenario.name): \(String(format: "%.1f", elapsedSeconds)) s (ramp-up \(String(format: "%.1f", rampUpSeconds)) s, load \(String(format: "%.1f", loadSeconds)) s), sent \(sent), completed \(completed), approved \(approved)")
+        lines.append(String(format: "throughput %.0f requests/s, approved payments %.0f/s (per second of the load phase)", throughputPerSecond, approvedPaymentsPerSecond))
         lines.append("latency (ms)       count      p50      p90      p99    p99.9      max")
         for l in latencies {
             lines.append(String(format: "  %-10@ %10llu %8.2f %8.2f %8.2f %8.2f %8.2f", l.type as NSString, l.count, l.p50Ms, l.p90Ms, l.p99Ms, l.p999Ms, l.maxMs))
@@ -181,9 +189,9 @@ public struct LoadReport: Codable, Sendable {
         td:first-child{text-align:left}.ok{color:#2a7a2a}.bad{color:#b00}</style></head><body>
         <h1>Load test: \(Self.escape(scenario.name))</h1>
         <p>\(Self.escape(scenario.description))</p>
-        <p>Started \(Self.escape(startedAt)); \(String(format: "%.1f", elapsedSeconds)) s; \(scenario.terminals) terminals, \(scenario.mode.rawValue) loop.
+        <p>Started \(Self.escape(startedAt)); \(String(format: "%.1f", elapsedSeconds)) s: ramp-up (connect, sign on) \(String(format: "%.1f", rampUpSeconds)) s, load \(String(format: "%.1f", loadSeconds)) s; \(scenario.terminals) terminals, \(scenario.mode.rawValue) loop.
         Sent \(sent), completed \(completed), approved \(approved); unexpected \(unexpected).<br>
-        <b>\(String(format: "%.0f", throughputPerSecond)) requests/s, \(String(format: "%.0f", approvedPaymentsPerSecond)) approved payments/s.</b><br>
+        <b>\(String(format: "%.0f", throughputPerSecond)) requests/s, \(String(format: "%.0f", approvedPaymentsPerSecond)) approved payments/s</b> (per second of the load phase).<br>
         Machine: \(Self.escape(machine))</p>
         <h2>Latency (ms)</h2><table><tr><th>type</th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>\(rows)</table>
         \(percentileSVG())

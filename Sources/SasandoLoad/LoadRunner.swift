@@ -62,6 +62,11 @@ final class LoadTerminal: Sendable {
 public struct LoadResult: Sendable {
     public var statistics: LoadStatistics
     public var elapsedSeconds: Double
+    /// The load phase: from the first request after every terminal signed on (ramp-up) until the
+    /// last answer came back. Throughput is measured over this window, not over the ramp-up.
+    public var loadSeconds: Double
+    /// Connecting and signing on (the ramp-up) before the load phase.
+    public var rampUpSeconds: Double
     public var terminalIDs: [String]
     public var startedAt: Date
 }
@@ -102,7 +107,6 @@ public final class LoadRunner: Sendable {
         let startedAt = Date()
         let start = ContinuousClock.now
         let stats = LoadStatistics(start: start)
-        let deadline = scenario.durationSeconds.map { start.advanced(by: .seconds($0)) }
         let budget = scenario.requests.map { RequestBudget($0) }
 
         // Ramp-up: connection i signs on at i/n of the ramp-up time, then starts its load.
@@ -122,6 +126,9 @@ public final class LoadRunner: Sendable {
         // The switch's business date (field 15 of an inquiry) decides bill periods for payments.
         let date = try await discoverBusinessDate(terminals[0])
         businessDate.withLock { $0 = date }
+        // The load phase starts now; `durationSeconds` is its length (ramp-up not included).
+        let loadStart = ContinuousClock.now
+        let deadline = scenario.durationSeconds.map { loadStart.advanced(by: .seconds($0)) }
 
         func shouldContinue() -> Bool {
             if let deadline, ContinuousClock.now >= deadline { return false }
@@ -163,8 +170,9 @@ public final class LoadRunner: Sendable {
                 }
             }
         }
-        let elapsed = start.duration(to: .now)
-        return LoadResult(statistics: stats, elapsedSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+        let end = ContinuousClock.now
+        return LoadResult(statistics: stats, elapsedSeconds: Self.seconds(start.duration(to: end)),
+                          loadSeconds: Self.seconds(loadStart.duration(to: end)), rampUpSeconds: Self.seconds(start.duration(to: loadStart)),
                           terminalIDs: terminals.map(\.folder.info.terminalID), startedAt: startedAt)
     }
 
@@ -228,6 +236,10 @@ public final class LoadRunner: Sendable {
         case .inquiry, .payment: code == "00" || code == "88"
         case .signOn, .reversal: code == "00"
         }
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 
     static func micros(since start: ContinuousClock.Instant) -> UInt64 {

@@ -19,7 +19,7 @@ public struct Scenario: Codable, Sendable, Equatable {
     public var name: String
     public var description: String = ""
     public var terminals: Int = 8
-    /// Stop after this long (including ramp-up)...
+    /// The load phase lasts this long (after the ramp-up)...
     public var durationSeconds: Int? = 10
     /// ...or after this many requests, whichever comes first.
     public var requests: Int?
@@ -31,7 +31,8 @@ public struct Scenario: Codable, Sendable, Equatable {
     public var mix: Mix = Mix(inquiry: 0.3, payment: 0.6, reversal: 0.1)
     /// Products to use; nil: all six.
     public var products: [String]?
-    /// Connections start spread over this many seconds.
+    /// Ramp-up: connections open and sign on spread over this many seconds; the load phase starts
+    /// once every terminal has signed on, and rates are measured over the load phase only.
     public var rampUpSeconds: Int = 0
     public var seed: UInt64 = 1
 
@@ -40,6 +41,7 @@ public struct Scenario: Codable, Sendable, Equatable {
     // Limits: a load test is bounded in count and time.
     public static let terminalsMax = 10_000
     public static let durationSecondsMax = 3_600
+    public static let rampUpSecondsMax = 600
     public static let requestsMax = 50_000_000
     public static let ratePerSecondMax = 200_000
 
@@ -57,7 +59,7 @@ public struct Scenario: Codable, Sendable, Equatable {
         }
         try require(mix.inquiry >= 0 && mix.payment >= 0 && mix.reversal >= 0 && mix.inquiry + mix.payment + mix.reversal > 0,
                     "mix shares must be non-negative and not all zero")
-        try require(rampUpSeconds >= 0 && rampUpSeconds <= (durationSeconds ?? Int.max), "rampUpSeconds must be within the duration")
+        try require((0...Self.rampUpSecondsMax).contains(rampUpSeconds), "rampUpSeconds must be 0...\(Self.rampUpSecondsMax)")
     }
 
     public static func load(path: String) throws -> Scenario {
