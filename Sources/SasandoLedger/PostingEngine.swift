@@ -112,35 +112,47 @@ public final class PostingEngine: Service, Sendable {
 
     public func run() async throws {
         try await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                for lane in lanes {
-                    group.addTask {
-                        // The slot is taken before the batch is cut, so under load a batch grows
-                        // while the previous one commits.
-                        let slots = AsyncSemaphore(self.configuration.concurrentBatchesMax)
-                        await withDiscardingTaskGroup { batches in
-                            while true {
-                                await slots.acquire()
-                                guard let batch = await self.nextBatch(lane) else { slots.release(); break }
-                                batches.addTask {
-                                    await self.process(batch)
-                                    slots.release()
+            // Cancelled too (another service of the group failed, e.g. the port was taken): stop
+            // the same way, or the process would wait here for ever.
+            await withTaskCancellationHandler {
+                await withDiscardingTaskGroup { group in
+                    for lane in lanes {
+                        // High priority: on Linux the global executor gives it its own worker threads,
+                        // so a batch's continuations do not queue behind thousands of request tasks.
+                        group.addTask(priority: .high) {
+                            // The slot is taken before the batch is cut, so under load a batch grows
+                            // while the previous one commits.
+                            let slots = AsyncSemaphore(self.configuration.concurrentBatchesMax)
+                            await withDiscardingTaskGroup { batches in
+                                while true {
+                                    await slots.acquire()
+                                    guard let batch = await self.nextBatch(lane) else { slots.release(); break }
+                                    batches.addTask {
+                                        await self.process(batch)
+                                        slots.release()
+                                    }
                                 }
                             }
                         }
                     }
                 }
+            } onCancel: {
+                self.stop()
             }
         } onGracefulShutdown: {
-            // Requests already queued are still decided; new ones are refused.
-            for lane in self.lanes {
-                let wake = lane.queue.withLock { q -> CheckedContinuation<Void, Never>? in
-                    q.stopped = true
-                    defer { q.wakeUp = nil }
-                    return q.wakeUp
-                }
-                wake?.resume()
+            self.stop()
+        }
+    }
+
+    /// Requests already queued are still decided; new ones are refused.
+    private func stop() {
+        for lane in lanes {
+            let wake = lane.queue.withLock { q -> CheckedContinuation<Void, Never>? in
+                q.stopped = true
+                defer { q.wakeUp = nil }
+                return q.wakeUp
             }
+            wake?.resume()
         }
     }
 

@@ -159,7 +159,9 @@ public final class LoadRunner: Sendable {
                 var k = 0
                 while shouldContinue() {
                     let intended = scheduleStart.advanced(by: .nanoseconds(Int64(Double(k) * 1e9 / rate)))
-                    if intended > ContinuousClock.now { try? await Task.sleep(until: intended, clock: .continuous) }
+                    // Never early; up to 1 ms late (the timer may coalesce), after which every request
+                    // then due goes out at once. Latency still counts from `intended`.
+                    if intended > ContinuousClock.now { try? await Task.sleep(until: intended, tolerance: .milliseconds(1), clock: .continuous) }
                     let terminal = terminals[k % terminals.count]
                     k += 1
                     group.addTask {

@@ -20,6 +20,13 @@ public struct SwitchConfiguration: Codable, Sendable, Equatable {
     public var batchRequestsMax: Int = 1_000
     /// ...or this long after its first request, whichever comes first.
     public var batchWaitMicroseconds: Int = 2_000
+    /// Independent batch lanes (a payment point always uses the same lane). More than one lets one
+    /// lane's Swift work overlap another's database work, but lanes still queue behind each other on
+    /// the shared accounts (fee income, payables) that every payment credits.
+    public var postingLanes: Int = 2
+    /// Batches of one lane in the database at once: the next batch's BEGIN and reads overlap the
+    /// previous one's writes and COMMIT (it waits for that COMMIT only on rows both lock).
+    public var postingBatchesInFlightPerLane: Int = 1
     /// Requests waiting for a batch; past it new requests get `91` at once (the switch is saturated).
     public var postingQueueRequestsMax: Int = 20_000
     /// One transaction per request (for comparison benchmarks); never for production.
@@ -47,6 +54,10 @@ public struct SwitchConfiguration: Codable, Sendable, Equatable {
         try require((1...10_000).contains(batchRequestsMax), "batchRequestsMax must be 1...10000")
         try require((0...1_000_000).contains(batchWaitMicroseconds), "batchWaitMicroseconds must be 0...1000000")
         try require(postingQueueRequestsMax >= batchRequestsMax, "postingQueueRequestsMax must be >= batchRequestsMax")
+        try require((1...16).contains(postingLanes), "postingLanes must be 1...16")
+        try require((1...8).contains(postingBatchesInFlightPerLane), "postingBatchesInFlightPerLane must be 1...8")
+        try require(postingLanes * postingBatchesInFlightPerLane < databaseConnectionsMax,
+                    "postingLanes x postingBatchesInFlightPerLane must leave a database connection for the rest")
         try require(connectionsMax > 0 && databaseConnectionsMax > 0, "connection limits must be positive")
     }
 }
@@ -65,6 +76,8 @@ extension SwitchConfiguration {
         batchRequestsMax = try c.decodeIfPresent(Int.self, forKey: .batchRequestsMax) ?? batchRequestsMax
         batchWaitMicroseconds = try c.decodeIfPresent(Int.self, forKey: .batchWaitMicroseconds) ?? batchWaitMicroseconds
         postingQueueRequestsMax = try c.decodeIfPresent(Int.self, forKey: .postingQueueRequestsMax) ?? postingQueueRequestsMax
+        postingLanes = try c.decodeIfPresent(Int.self, forKey: .postingLanes) ?? postingLanes
+        postingBatchesInFlightPerLane = try c.decodeIfPresent(Int.self, forKey: .postingBatchesInFlightPerLane) ?? postingBatchesInFlightPerLane
         batchingDisabled = try c.decodeIfPresent(Bool.self, forKey: .batchingDisabled) ?? batchingDisabled
         connectionsMax = try c.decodeIfPresent(Int.self, forKey: .connectionsMax) ?? connectionsMax
         databaseConnectionsMax = try c.decodeIfPresent(Int.self, forKey: .databaseConnectionsMax) ?? databaseConnectionsMax

@@ -37,7 +37,8 @@ struct Serve: AsyncParsableCommand {
             ? PostingEngineConfiguration.unbatched(connections: configuration.databaseConnectionsMax)
             : PostingEngineConfiguration(batchRequestsMax: configuration.batchRequestsMax,
                                          batchWaitMicroseconds: configuration.batchWaitMicroseconds,
-                                         queueRequestsMax: configuration.postingQueueRequestsMax)
+                                         queueRequestsMax: configuration.postingQueueRequestsMax,
+                                         concurrentBatchesMax: configuration.postingBatchesInFlightPerLane, lanes: configuration.postingLanes)
         let engine = PostingEngine(database: db, configuration: engineConfiguration, logger: logger)
         // One business-day service per instance: the flows, the console and the cut-over scheduler share its cache.
         let businessDay = BusinessDayService(database: db, cutoverHourWITA: configuration.cutoverHourWITA)
