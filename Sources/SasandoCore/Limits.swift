@@ -30,6 +30,8 @@ public enum Limits {
     // MARK: Database
     /// PostgreSQL connections per switch instance (postgres-nio pool).
     public static let databaseConnectionsMax = 16
+    /// Connections the pool keeps open when idle (the posting lanes' plus spare).
+    public static let databaseConnectionsKeptOpen = 4
     /// How long a request may wait for the database before it is answered `91`.
     public static let databaseWaitMillisecondsMax = 2_000
 

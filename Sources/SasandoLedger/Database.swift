@@ -12,7 +12,8 @@ public struct DatabaseURLError: Error, CustomStringConvertible {
 public enum DatabaseConfiguration {
     /// Parses `postgres://user[:password]@host[:port]/database[?sslmode=disable|require]`.
     /// The password, if any, is never logged: `redacted(url:)` gives the printable form.
-    public static func client(url: String, connectionsMax: Int = Limits.databaseConnectionsMax) throws -> PostgresClient.Configuration {
+    public static func client(url: String, connectionsMax: Int = Limits.databaseConnectionsMax,
+                              connectionsKeptOpen: Int = 0) throws -> PostgresClient.Configuration {
         guard let components = URLComponents(string: url),
               components.scheme == "postgres" || components.scheme == "postgresql",
               let host = components.host, !host.isEmpty else {
@@ -29,7 +30,9 @@ public enum DatabaseConfiguration {
             username: components.user ?? "postgres", password: components.password,
             database: database.isEmpty ? nil : database, tls: tls)
         configuration.options.maximumConnections = connectionsMax
-        configuration.options.minimumConnections = 0
+        // A few connections stay open: the posting lanes' connections keep their PL/pgSQL plans and
+        // caches warm instead of reconnecting after an idle minute.
+        configuration.options.minimumConnections = min(connectionsMax, connectionsKeptOpen)
         configuration.options.connectTimeout = .milliseconds(Int64(Limits.databaseWaitMillisecondsMax))
         return configuration
     }
@@ -53,8 +56,12 @@ public final class SasandoDatabase: Service, Sendable {
     public let client: PostgresClient
     public let logger: Logger
 
-    public init(url: String, connectionsMax: Int = Limits.databaseConnectionsMax, logger: Logger) throws {
-        self.client = PostgresClient(configuration: try DatabaseConfiguration.client(url: url, connectionsMax: connectionsMax),
+    /// - Parameter connectionsKeptOpen: open even when idle (the switch keeps
+    ///   `Limits.databaseConnectionsKeptOpen`, so the posting lanes' plans and caches stay warm; a
+    ///   one-shot command keeps none).
+    public init(url: String, connectionsMax: Int = Limits.databaseConnectionsMax, connectionsKeptOpen: Int = 0, logger: Logger) throws {
+        self.client = PostgresClient(configuration: try DatabaseConfiguration.client(url: url, connectionsMax: connectionsMax,
+                                                                                     connectionsKeptOpen: connectionsKeptOpen),
                                      eventLoopGroup: Self.eventLoopGroup, backgroundLogger: logger)
         self.logger = logger
     }

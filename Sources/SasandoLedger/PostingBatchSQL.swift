@@ -256,7 +256,30 @@ extension PostingEngine {
 
     private func remember(_ ids: [String: Int64]) {
         // Account IDs never change and accounts are never deleted, so this cache is safe with
-        // several instances; it only saves the INSERT ... ON CONFLICT for known payables.
-        accountIDs.withLock { $0.merge(ids) { a, _ in a } }
+        // several instances; it only saves look-ups and the payable INSERT for known codes.
+        // Bounded: emptied when full (it refills from the database).
+        accountIDs.withLock { cache in
+            if cache.count + ids.count > PostingLimits.accountIDCacheEntriesMax { cache.removeAll(keepingCapacity: true) }
+            cache.merge(ids) { a, _ in a }
+        }
+    }
+
+    /// Fills the account-id cache at start (up to its limit), so the first batches do not look up
+    /// every payable one batch at a time.
+    func preloadAccountIDs() async {
+        do {
+            // Bounded like any database wait: a database that is down does not hold up the start.
+            let ids = try await database.withDeadline { [database, logger] in
+                var ids: [String: Int64] = [:]
+                let rows = try await database.client.query(
+                    "SELECT code, id FROM accounts ORDER BY id LIMIT \(PostingLimits.accountIDCacheEntriesMax)", logger: logger)
+                for try await (code, id) in rows.decode((String, Int64).self) { ids[code] = id }
+                return ids
+            }
+            remember(ids)
+        } catch {
+            // Only a warm-up: batches look up what is missing.
+            logger.notice("account ids not preloaded", metadata: ["error": "\(error)"])
+        }
     }
 }

@@ -84,4 +84,6 @@ public enum PostingLimits {
     /// Retries of a batch that lost a race with another switch instance (unique key taken, bill
     /// paid meanwhile); the database decides, the retry re-reads.
     public static let batchConflictRetriesMax = 3
+    /// Account ids cached by code (payables, deposits, commissions: about 11,000 in the demo).
+    public static let accountIDCacheEntriesMax = 100_000
 }

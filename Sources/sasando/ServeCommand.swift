@@ -32,7 +32,8 @@ struct Serve: AsyncParsableCommand {
         let url = try database.resolvedURL()
         logger.info("starting", metadata: ["database": "\(DatabaseConfiguration.redacted(url: url))", "port": "\(configuration.port)",
                                            "batching": "\(!configuration.batchingDisabled)"])
-        let db = try SasandoDatabase(url: url, connectionsMax: configuration.databaseConnectionsMax, logger: logger)
+        let db = try SasandoDatabase(url: url, connectionsMax: configuration.databaseConnectionsMax,
+                                     connectionsKeptOpen: Limits.databaseConnectionsKeptOpen, logger: logger)
         let engineConfiguration = configuration.batchingDisabled
             ? PostingEngineConfiguration.unbatched(connections: configuration.databaseConnectionsMax)
             : PostingEngineConfiguration(batchRequestsMax: configuration.batchRequestsMax,
