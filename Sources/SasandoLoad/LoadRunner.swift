@@ -31,6 +31,9 @@ public enum LoadLimits {
     public static let concurrentHandshakesMax = 64
     /// After the run's end, how long in-flight requests may take to come back.
     public static let drainSecondsMax = 30
+    /// Approved payments a terminal keeps as reversal candidates (the newest); a long payments-only
+    /// run would otherwise hold every request it ever sent.
+    public static let reversalCandidatesPerTerminalMax = 256
 }
 
 /// One terminal's connection during a run.
@@ -285,7 +288,10 @@ public final class LoadRunner: Sendable {
             stats.record(type, code: code, latencyMicroseconds: Self.micros(since: intended), expected: Self.isExpected(code, for: type))
             guard code == "00" else { return }
             if type == .payment {
-                terminal.reversible.withLock { $0.append(request) }
+                terminal.reversible.withLock { pool in
+                    if pool.count >= LoadLimits.reversalCandidatesPerTerminalMax { pool.removeFirst() }
+                    pool.append(request)
+                }
                 stats.approvedPayment(ApprovedPayment(
                     terminalID: terminal.folder.info.terminalID, stan: request[11] ?? "", transmittedAt: request[7] ?? "",
                     rrn: request[37] ?? "", amount: Int64(request[4] ?? "") ?? 0, fee: Int64((request[28] ?? "D0").dropFirst()) ?? 0,
