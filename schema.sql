@@ -54,6 +54,17 @@ BEGIN
         USING ERRCODE = 'integrity_constraint_violation';
 END $$;
 
+-- An append-only table: UPDATE, DELETE (<table>_append_only) and TRUNCATE (<table>_no_truncate) refused.
+CREATE OR REPLACE FUNCTION sasando_make_append_only(tbl text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %I', tbl || '_append_only', tbl);
+    EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE ON %I FOR EACH ROW EXECUTE FUNCTION sasando_refuse_change()',
+                   tbl || '_append_only', tbl);
+    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %I', tbl || '_no_truncate', tbl);
+    EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %I FOR EACH STATEMENT EXECUTE FUNCTION sasando_refuse_change()',
+                   tbl || '_no_truncate', tbl);
+END $$;
+
 DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events;
 CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events
     FOR EACH ROW EXECUTE FUNCTION sasando_refuse_change();
@@ -104,18 +115,8 @@ CREATE INDEX IF NOT EXISTS postings_journal ON postings(journal_id);
 CREATE INDEX IF NOT EXISTS postings_account ON postings(account_id);
 
 -- Append-only ledger.
-DROP TRIGGER IF EXISTS journals_append_only ON journals;
-CREATE TRIGGER journals_append_only BEFORE UPDATE OR DELETE ON journals
-    FOR EACH ROW EXECUTE FUNCTION sasando_refuse_change();
-DROP TRIGGER IF EXISTS postings_append_only ON postings;
-CREATE TRIGGER postings_append_only BEFORE UPDATE OR DELETE ON postings
-    FOR EACH ROW EXECUTE FUNCTION sasando_refuse_change();
-DROP TRIGGER IF EXISTS journals_no_truncate ON journals;
-CREATE TRIGGER journals_no_truncate BEFORE TRUNCATE ON journals
-    FOR EACH STATEMENT EXECUTE FUNCTION sasando_refuse_change();
-DROP TRIGGER IF EXISTS postings_no_truncate ON postings;
-CREATE TRIGGER postings_no_truncate BEFORE TRUNCATE ON postings
-    FOR EACH STATEMENT EXECUTE FUNCTION sasando_refuse_change();
+SELECT sasando_make_append_only('journals');
+SELECT sasando_make_append_only('postings');
 
 -- New postings: only into journals created by this transaction; then apply them to the stored
 -- balances (one UPDATE per touched account per statement, so a batch of 1,000 payments touches
@@ -227,12 +228,7 @@ ALTER TABLE postings DROP CONSTRAINT IF EXISTS postings_account_id_fkey;
 ALTER TABLE transactions DROP CONSTRAINT IF EXISTS transactions_journal_id_fkey;
 
 -- Transactions are the record of what terminals were told: append-only.
-DROP TRIGGER IF EXISTS transactions_append_only ON transactions;
-CREATE TRIGGER transactions_append_only BEFORE UPDATE OR DELETE ON transactions
-    FOR EACH ROW EXECUTE FUNCTION sasando_refuse_change();
-DROP TRIGGER IF EXISTS transactions_no_truncate ON transactions;
-CREATE TRIGGER transactions_no_truncate BEFORE TRUNCATE ON transactions
-    FOR EACH STATEMENT EXECUTE FUNCTION sasando_refuse_change();
+SELECT sasando_make_append_only('transactions');
 
 CREATE OR REPLACE FUNCTION sasando_check_transaction_references() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -325,12 +321,7 @@ ALTER TABLE settlement_batches ADD COLUMN IF NOT EXISTS reversal_amount_sen  big
 ALTER TABLE settlement_batches ADD COLUMN IF NOT EXISTS net_payable_sen      bigint NOT NULL DEFAULT 0;
 ALTER TABLE settlement_batches ADD COLUMN IF NOT EXISTS commission_sen       bigint NOT NULL DEFAULT 0;
 ALTER TABLE settlement_batches ADD COLUMN IF NOT EXISTS journal_count        int NOT NULL DEFAULT 0;
-DROP TRIGGER IF EXISTS settlement_batches_append_only ON settlement_batches;
-CREATE TRIGGER settlement_batches_append_only BEFORE UPDATE OR DELETE ON settlement_batches
-    FOR EACH ROW EXECUTE FUNCTION sasando_refuse_change();
-DROP TRIGGER IF EXISTS settlement_batches_no_truncate ON settlement_batches;
-CREATE TRIGGER settlement_batches_no_truncate BEFORE TRUNCATE ON settlement_batches
-    FOR EACH STATEMENT EXECUTE FUNCTION sasando_refuse_change();
+SELECT sasando_make_append_only('settlement_batches');
 -- Reports and reconciliation read a date's payments and the reversals that name them.
 CREATE INDEX IF NOT EXISTS journals_reverses ON journals(reverses_journal_id) WHERE reverses_journal_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS transactions_terminal_date ON transactions(terminal_id, business_date) WHERE kind = 'payment';

@@ -85,13 +85,6 @@ public enum BusinessCalendar {
         return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
-    /// Foundation's answer, kept for the test that checks `civil` against it.
-    static func components(_ date: Date, offsetSeconds: Int) -> DateComponents {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(secondsFromGMT: offsetSeconds)!
-        return calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-    }
-
     /// The business date in force at `date` when the day rolls at `cutoverHourWITA`.
     public static func businessDate(at date: Date, cutoverHourWITA: Int = 23) -> CalendarDate {
         let c = civil(date, offsetSeconds: witaOffsetSeconds)

@@ -61,8 +61,10 @@ extension PostingEngine {
         }
         var ids: [String: Int64] = [:]
         var unknown: [String] = []
-        for code in codes { if let id = knownAccountID(code) { ids[code] = id } else { unknown.append(code) } }
-        let missingPayables = payableBillers.filter { knownAccountID($0.key) == nil }
+        accountIDs.withLock { cache in
+            for code in codes { if let id = cache[code] { ids[code] = id } else { unknown.append(code) } }
+        }
+        let missingPayables = payableBillers.filter { ids[$0.key] == nil }
 
         // One round trip (schema.sql, sasando_batch_snapshot): the business day FOR SHARE,
         // duplicates, terminals, account ids, deposits locked in id order, daily totals, paid bills
@@ -250,17 +252,15 @@ extension PostingEngine {
         return String(f48.suffix(32)).trimmingTrailingSpaces()
     }
 
-    private func knownAccountID(_ code: String) -> Int64? {
-        accountIDs.withLock { $0[code] }
-    }
-
     private func remember(_ ids: [String: Int64]) {
         // Account IDs never change and accounts are never deleted, so this cache is safe with
         // several instances; it only saves look-ups and the payable INSERT for known codes.
         // Bounded: emptied when full (it refills from the database).
         accountIDs.withLock { cache in
-            if cache.count + ids.count > PostingLimits.accountIDCacheEntriesMax { cache.removeAll(keepingCapacity: true) }
-            cache.merge(ids) { a, _ in a }
+            let new = ids.filter { cache[$0.key] == nil }
+            guard !new.isEmpty else { return }
+            if cache.count + new.count > PostingLimits.accountIDCacheEntriesMax { cache.removeAll(keepingCapacity: true) }
+            cache.merge(new) { a, _ in a }
         }
     }
 

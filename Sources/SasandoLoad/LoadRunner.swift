@@ -176,8 +176,8 @@ public final class LoadRunner: Sendable {
             }
         }
         let end = ContinuousClock.now
-        return LoadResult(statistics: stats, elapsedSeconds: Self.seconds(start.duration(to: end)),
-                          loadSeconds: Self.seconds(loadStart.duration(to: end)), rampUpSeconds: Self.seconds(start.duration(to: loadStart)),
+        return LoadResult(statistics: stats, elapsedSeconds: start.duration(to: end).inSeconds,
+                          loadSeconds: loadStart.duration(to: end).inSeconds, rampUpSeconds: start.duration(to: loadStart).inSeconds,
                           terminalIDs: terminals.map(\.folder.info.terminalID), startedAt: startedAt)
     }
 
@@ -241,10 +241,6 @@ public final class LoadRunner: Sendable {
         case .inquiry, .payment: code == "00" || code == "88"
         case .signOn, .reversal: code == "00"
         }
-    }
-
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 
     static func micros(since start: ContinuousClock.Instant) -> UInt64 {

@@ -93,7 +93,7 @@ struct Bench: AsyncParsableCommand {
                 return try await group.reduce(0, +)
             }
             let elapsed = start.duration(to: .now)
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let seconds = elapsed.inSeconds
             let stats = engine.statistics.withLock { $0 }
             let tally = declines.counts.withLock { $0 }
             if !tally.isEmpty { print("  not approved: " + tally.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value)" }.joined(separator: ", ")) }
@@ -148,7 +148,7 @@ extension Bench {
                     try await group.waitForAll()
                 }
                 let elapsed = start.duration(to: .now)
-                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                let seconds = elapsed.inSeconds
                 let written = ((payments + batch - 1) / batch) * batch
                 print(String(format: "ceiling: %d payments (journals + 4 postings + transaction row) in %.2f s = %.0f payments/s", written, seconds, Double(written) / seconds))
             }

@@ -14,7 +14,9 @@ import Testing
         for t in instants {
             let date = Date(timeIntervalSince1970: t)
             for offset in [0, BusinessCalendar.witaOffsetSeconds] {
-                let c = BusinessCalendar.components(date, offsetSeconds: offset)
+                var calendar = Calendar(identifier: .gregorian)
+                calendar.timeZone = TimeZone(secondsFromGMT: offset)!
+                let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
                 let expected = BusinessCalendar.Civil(year: c.year!, month: c.month!, day: c.day!, hour: c.hour!, minute: c.minute!, second: c.second!)
                 #expect(BusinessCalendar.civil(date, offsetSeconds: offset) == expected, "t = \(t), offset \(offset)")
             }

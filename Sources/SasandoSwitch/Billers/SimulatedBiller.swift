@@ -8,6 +8,9 @@ public enum SimulatedBiller {
         case declined(ResponseCode)
     }
 
+    /// Customer-ID endings with a fixed answer (spec §9): 99 unknown, 00 already paid, 98 not available.
+    public static let specialEndings: Set<String> = ["99", "00", "98"]
+
     public static func lookup(product: Product, customerID: String, businessDate: CalendarDate) -> Answer {
         let bytes = Array(customerID.utf8)
         guard bytes.count == product.customerIDLength, bytes.allSatisfy({ $0 >= 48 && $0 <= 57 }) else {
