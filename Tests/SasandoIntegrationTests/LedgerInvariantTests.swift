@@ -141,6 +141,19 @@ import Testing
             }
         }
 
+        // A posting to an account that does not exist: a foreign-key violation (the statement
+        // trigger's check), and the balanced account beside it is not touched.
+        do {
+            try await f.client.withTransaction(logger: logger) { c in
+                let j = try await Fixture.journal(c, logger)
+                try await c.query("INSERT INTO postings (journal_id, account_id, side, amount) VALUES (\(j), \(other), 'D', 70), (\(j), \(Int64.max), 'C', 70)", logger: logger)
+            }
+            Issue.record("a posting to a missing account was accepted")
+        } catch let error as PostgresTransactionError {
+            let refused = error.closureError as? PSQLError
+            #expect(refused?.serverInfo?[.sqlState] == "23503", "\(String(reflecting: error))")
+        }
+
         // Nothing of the above left a trace.
         #expect(try await f.balance(dep) == 10000)
         #expect(try await f.balance(other) == -10000)
