@@ -8,13 +8,29 @@ import Synchronization
 extension PostingEngine {
     /// One batch, one transaction: read and lock, decide (pure), write set-based, COMMIT.
     /// Returns each request's response; nil for a request to decide in the next batch.
+    ///
+    /// Two round trips for a batch without reversals. A connection sends queued statements back to
+    /// back, so BEGIN (with the transaction's statement timeout) goes out with the snapshot, and
+    /// COMMIT with the write: the batch does not wait for an answer it needs nothing from.
     func runBatch(_ requests: [PostingRequest], on connection: PostgresConnection, phase: PhaseBox) async throws -> [ISOMessage?] {
         let logger = self.logger
-        try await connection.query("BEGIN", logger: logger)
+        let begun: EventLoopFuture<PostgresQueryResult> = connection.query("BEGIN", logger: logger)
+        // Bounds every statement of the batch, the write and COMMIT included (after the deadline
+        // below stops applying): a write stuck on a lock fails, rolls back and is answered 91.
+        let timed: EventLoopFuture<PostgresQueryResult> = connection.query(
+            "SELECT set_config('statement_timeout', \(String(configuration.databaseWaitMilliseconds)), true)", logger: logger)
         do {
-            let snapshot = try await loadSnapshot(requests, connection: connection)
+            let snapshot: BatchSnapshot
+            do {
+                snapshot = try await loadSnapshot(requests, connection: connection)
+            } catch {
+                _ = try? await begun.get(); _ = try? await timed.get()
+                throw error
+            }
+            // Both answered before the snapshot's (one connection answers in order).
+            _ = try await begun.get(); _ = try await timed.get()
             let plan = BatchDecider.decide(requests, snapshot: snapshot)
-            let responses = try await write(plan, requests: requests, snapshot: snapshot, connection: connection)
+            let (responses, writeQuery) = try write(plan, requests: requests, snapshot: snapshot)
             let proceed = phase.state.withLock { p -> Bool in
                 guard p == BatchPhase.working else { return false }
                 p = BatchPhase.committing
@@ -24,13 +40,31 @@ extension PostingEngine {
                 try? await connection.query("ROLLBACK", logger: logger)
                 throw BatchAbandoned(reason: "deadline passed before COMMIT; rolled back")
             }
-            try await connection.query("COMMIT", logger: logger)
+            let written: EventLoopFuture<PostgresQueryResult> = connection.query(writeQuery, logger: logger)
+            let committed: EventLoopFuture<PostgresQueryResult> = connection.query("COMMIT", logger: logger)
+            do {
+                _ = try await written.get()
+            } catch let error as PSQLError where error.serverInfo != nil {
+                // The server refused the write, so the transaction is aborted and the COMMIT behind
+                // it rolls back (its tag says so): nothing was committed, the outcome is known.
+                // Any other error (the connection lost) leaves the outcome unknown.
+                if (try? await committed.get())?.metadata.command == "ROLLBACK" {
+                    phase.state.withLock { $0 = BatchPhase.rolledBack }
+                }
+                throw error
+            }
+            let commit = try await committed.get()
+            guard commit.metadata.command == "COMMIT" else {
+                // Not expected after a write that succeeded; rolled back all the same.
+                phase.state.withLock { $0 = BatchPhase.rolledBack }
+                throw BatchAbandoned(reason: "COMMIT answered \(commit.metadata.command); rolled back")
+            }
             // Cached only once committed: an account this batch created is not visible to others
             // before, and would not exist at all had the batch rolled back.
             remember(snapshot.accountIDs)
             return responses
         } catch {
-            if phase.state.withLock({ $0 != BatchPhase.committing }) {
+            if phase.state.withLock({ $0 == BatchPhase.working || $0 == BatchPhase.abandoned }) {
                 try? await connection.query("ROLLBACK", logger: logger)
             }
             throw error
@@ -151,7 +185,8 @@ extension PostingEngine {
         return s
     }
 
-    private func write(_ plan: BatchPlan, requests: [PostingRequest], snapshot: BatchSnapshot, connection: PostgresConnection) async throws -> [ISOMessage?] {
+    /// The batch's responses and the statement that writes its rows.
+    private func write(_ plan: BatchPlan, requests: [PostingRequest], snapshot: BatchSnapshot) throws -> (responses: [ISOMessage?], query: PostgresQuery) {
         // Ids were taken by the snapshot: one per request and one per payment or reversal, enough.
         precondition(snapshot.transactionIDs.count >= plan.rows.count && snapshot.journalIDs.count >= plan.journals.count)
         let transactionIDs = snapshot.transactionIDs, journalIDs = snapshot.journalIDs
@@ -222,9 +257,9 @@ extension PostingEngine {
             for (merchant, delta) in merchants where delta != 0 { dm.append(merchant); dd.append(date); dv.append(delta) }
         }
 
-        // One round trip (schema.sql, sasando_write_batch); the postings, which lock the shared
+        // One statement (schema.sql, sasando_write_batch); the postings, which lock the shared
         // accounts, are written last.
-        try await connection.query("""
+        let query: PostgresQuery = """
             SELECT sasando_write_batch(
                 \(jIDs)::int8[], \(jKinds)::text[], \(jDates)::text[], \(jReverses)::int8[],
                 \(pj)::int8[], \(pa)::int8[], \(ps)::text[], \(pm)::int8[],
@@ -235,8 +270,8 @@ extension PostingEngine {
                 \(bp)::text[], \(bc)::text[], \(bper)::text[], \(bamt)::int8[], \(btx)::int8[],
                 \(plan.paidBillDeletes)::int8[],
                 \(dm)::text[], \(dd)::text[], \(dv)::int8[])
-            """, logger: logger)
-        return responses
+            """
+        return (responses, query)
     }
 
     private struct TransactionColumns {

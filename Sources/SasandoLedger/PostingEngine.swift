@@ -63,7 +63,7 @@ public final class PostingEngine: Service, Sendable {
     }
 
     public let database: SasandoDatabase
-    private let configuration: PostingEngineConfiguration
+    let configuration: PostingEngineConfiguration
     let logger: Logger
     private final class Lane: Sendable { let queue = Mutex(Queue()) }
     private let lanes: [Lane]
@@ -255,7 +255,9 @@ public final class PostingEngine: Service, Sendable {
         return requests.map { _ in .unavailable("conflicts kept recurring") }
     }
 
-    enum BatchPhase: Sendable, Equatable { case working, committing, abandoned }
+    /// working → committing (COMMIT sent: outcome unknown until answered), or → abandoned (the
+    /// deadline passed first). committing → rolledBack when the server refused the write.
+    enum BatchPhase: Sendable, Equatable { case working, committing, abandoned, rolledBack }
     final class PhaseBox: Sendable { let state = Mutex(BatchPhase.working) }
     struct BatchAbandoned: Error { let reason: String }
 
