@@ -20,6 +20,10 @@ provision_load_terminals() {
 start_switch() {
     local log="$ROOT/loadtest/results/switch.log"
     mkdir -p "$ROOT/loadtest/results"
+    # A switch left running would answer in this one's place (and be measured): refuse to start.
+    if (exec 3<>/dev/tcp/127.0.0.1/"$LOAD_PORT") 2>/dev/null; then
+        echo "port $LOAD_PORT is already in use (a switch left running?); stop it first" >&2; exit 1
+    fi
     SASANDO_LOG_LEVEL="${SASANDO_LOG_LEVEL:-warning}" "$SASANDO_BIN" serve --data "$ROOT/.data" --port "$LOAD_PORT" --host 127.0.0.1 --console-port "${SASANDO_LOAD_CONSOLE_PORT:-0}" $1 >"$log" 2>&1 &
     SWITCH_PID=$!
     for _ in $(seq 1 300); do
