@@ -8,6 +8,7 @@ import Testing
 /// the client does. Straight SQL, own accounts with unique codes.
 @Suite(.serialized) struct LedgerInvariantTests {
     final class Fixture: @unchecked Sendable {
+        let isolated: IsolatedDatabase
         let database: SasandoDatabase
         let task: Task<Void, any Error>
         let merchant: String
@@ -18,13 +19,14 @@ import Testing
         let logger = Logger(label: "ledger-invariant-test")
 
         init() async throws {
-            let url = try #require(IntegrationEnvironment.databaseURL, "SASANDO_DATABASE_URL is not set")
+            // Its own database: the whole-ledger check at the end reads this test's rows only.
+            isolated = try await IsolatedDatabase.create()
             var logger = Logger(label: "ledger-invariant-test")
             logger.logLevel = .critical
-            database = try SasandoDatabase(url: url, connectionsMax: 4, logger: logger)
+            database = try SasandoDatabase(url: isolated.url, connectionsMax: 4, logger: logger)
             let database = database
             task = Task { try await database.run() }
-            try await IntegrationEnvironment.migrateOnce(database)
+            try await database.migrate(schemaSQL: IntegrationEnvironment.schemaSQL)
             merchant = "L" + String((0..<14).map { _ in "0123456789".randomElement()! })
             let tag = UUID().uuidString
             let m = merchant
@@ -58,6 +60,7 @@ import Testing
 
         func stop() async {
             task.cancel()
+            await isolated.drop()
         }
     }
 

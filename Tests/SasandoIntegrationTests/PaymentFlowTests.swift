@@ -348,7 +348,22 @@ import Testing
     // MARK: Concurrency
 
     @Test func concurrentPaymentsKeepTheLedgerConsistent() async throws {
-        let h = try await SwitchHarness.start(terminals: 8, openingDeposit: .rupiah(1_000_000_000))  // 24 payments of up to 3 bills of Rp 2.000.000
+        // Its own database: the whole-ledger check at the end reads this test's rows only.
+        let isolated = try await IsolatedDatabase.create()
+        let h = try await SwitchHarness.start(terminals: 8, openingDeposit: .rupiah(1_000_000_000),  // 24 payments of up to 3 bills of Rp 2.000.000
+                                              databaseURL: isolated.url)
+        do {
+            try await concurrentPayments(h)
+        } catch {
+            await h.stop()
+            await isolated.drop()
+            throw error
+        }
+        await h.stop()
+        await isolated.drop()
+    }
+
+    private func concurrentPayments(_ h: SwitchHarness) async throws {
         let merchant = h.folders[0].info.merchantID
         #expect(h.folders.allSatisfy { $0.info.merchantID == merchant })
         let before = try await Self.deposit(h, merchant)
@@ -382,6 +397,5 @@ import Testing
         #expect(try await Self.deposit(h, merchant) == before - spent)
         let result = try await LedgerVerifier(database: h.database).verify()
         #expect(result.violations.isEmpty, "\(result.violations.map { "\($0.check): \($0.rows)" })")
-        await h.stop()
     }
 }

@@ -10,14 +10,15 @@ import SasandoTransport
 import Testing
 
 /// A database of its own (same cluster): cut-over and settlement move the ONE business day and close
-/// whole dates, which must never happen to the shared test database other suites are using.
+/// whole dates, which must never happen to the shared test database other suites are using; and a
+/// whole-ledger check (`ledger verify`) reads only the test's own rows, not every earlier run's.
 struct IsolatedDatabase {
     let url: String
     let name: String
 
     static func create() async throws -> IsolatedDatabase {
         let shared = try #require(IntegrationEnvironment.databaseURL, "SASANDO_DATABASE_URL is not set: run ./scripts/test")
-        let name = "sasando_settle_" + UUID().uuidString.prefix(8).lowercased()
+        let name = "sasando_test_" + UUID().uuidString.prefix(8).lowercased()
         try await admin(shared, "CREATE DATABASE \(name)")
         var components = try #require(URLComponents(string: shared))
         components.path = "/" + name
