@@ -349,18 +349,9 @@ import Testing
 
     @Test func concurrentPaymentsKeepTheLedgerConsistent() async throws {
         // Its own database: the whole-ledger check at the end reads this test's rows only.
-        let isolated = try await IsolatedDatabase.create()
-        let h = try await SwitchHarness.start(terminals: 8, openingDeposit: .rupiah(1_000_000_000),  // 24 payments of up to 3 bills of Rp 2.000.000
-                                              databaseURL: isolated.url)
-        do {
-            try await concurrentPayments(h)
-        } catch {
-            await h.stop()
-            await isolated.drop()
-            throw error
-        }
-        await h.stop()
-        await isolated.drop()
+        // 24 payments of up to 3 bills of Rp 2.000.000
+        try await IsolatedDatabase.withHarness({ try await SwitchHarness.start(terminals: 8, openingDeposit: .rupiah(1_000_000_000), databaseURL: $0) },
+                                               concurrentPayments)
     }
 
     private func concurrentPayments(_ h: SwitchHarness) async throws {

@@ -30,6 +30,24 @@ struct IsolatedDatabase {
         try? await Self.admin(shared, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
     }
 
+    /// A harness started (by `start`, given the URL) on a database of its own, for `body`; both
+    /// stopped and dropped afterwards, whether `body` threw or not.
+    static func withHarness(_ start: (String) async throws -> SwitchHarness,
+                            _ body: (SwitchHarness) async throws -> Void) async throws {
+        let isolated = try await create()
+        let h: SwitchHarness
+        do { h = try await start(isolated.url) } catch { await isolated.drop(); throw error }
+        do {
+            try await body(h)
+        } catch {
+            await h.stop()
+            await isolated.drop()
+            throw error
+        }
+        await h.stop()
+        await isolated.drop()
+    }
+
     static func admin(_ url: String, _ sql: String) async throws {
         var logger = Logger(label: "isolated-db")
         logger.logLevel = .critical
@@ -95,17 +113,8 @@ struct IsolatedDatabase {
     /// settlement tied to the ledger to the sen, a no-op second run, 12 for a settled date's reversal,
     /// a biller file with a missing and an altered row, the automatic cut-over won by one instance.
     @Test func dayCutoverSettlementAndReconciliation() async throws {
-        let isolated = try await IsolatedDatabase.create()
-        let h = try await SwitchHarness.start(terminals: 2, paymentPoints: 2, databaseURL: isolated.url, businessDayPollMilliseconds: 100)
-        do {
-            try await run(h)
-        } catch {
-            await h.stop()
-            await isolated.drop()
-            throw error
-        }
-        await h.stop()
-        await isolated.drop()
+        try await IsolatedDatabase.withHarness({ try await SwitchHarness.start(terminals: 2, paymentPoints: 2, databaseURL: $0, businessDayPollMilliseconds: 100) },
+                                               run)
     }
 
     func run(_ h: SwitchHarness) async throws {
