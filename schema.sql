@@ -121,8 +121,7 @@ SELECT sasando_make_append_only('postings');
 -- New postings: only into journals created by this transaction; then apply them to the stored
 -- balances (one UPDATE per touched account per statement, so a batch of 1,000 payments touches
 -- each hot account once). A deposit overdraft fails the CHECK above and the whole statement.
-CREATE OR REPLACE FUNCTION sasando_apply_postings() RETURNS trigger LANGUAGE plpgsql
-    SET plan_cache_mode = force_generic_plan AS $$  -- as sasando_batch_snapshot: no re-planning per batch
+CREATE OR REPLACE FUNCTION sasando_apply_postings() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     ids int8[]; deltas int8[]; locked int;
 BEGIN
@@ -397,10 +396,7 @@ CREATE OR REPLACE FUNCTION sasando_batch_snapshot(
     OUT total_merchants text[], OUT total_dates text[], OUT total_collected int8[],
     OUT paid_products text[], OUT paid_customers text[], OUT paid_periods text[],
     OUT transaction_ids int8[], OUT journal_ids int8[])
--- Generic plans: with custom ones (the default for the first calls and whenever the planner
--- thinks them cheaper) every call re-planned its array queries, about 0.7 ms of a 1.7 ms snapshot
--- for small batches (pg_stat_statements, track_planning). The generic plans are index lookups.
-LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+LANGUAGE plpgsql AS $$
 BEGIN
     SELECT b.business_date::text, b.state = 'open' INTO day_date, day_open FROM business_day b WHERE b.id = 1 FOR SHARE;
 
