@@ -37,7 +37,7 @@ extension PostingEngine {
                 return true
             }
             guard proceed else {
-                try? await connection.query("ROLLBACK", logger: logger)
+                _ = try? await connection.query("ROLLBACK", logger: logger)
                 throw BatchAbandoned(reason: "deadline passed before COMMIT; rolled back")
             }
             let written: EventLoopFuture<PostgresQueryResult> = connection.query(writeQuery, logger: logger)
@@ -45,12 +45,11 @@ extension PostingEngine {
             do {
                 _ = try await written.get()
             } catch let error as PSQLError where error.serverInfo != nil {
-                // The server refused the write, so the transaction is aborted and the COMMIT behind
-                // it rolls back (its tag says so): nothing was committed, the outcome is known.
-                // Any other error (the connection lost) leaves the outcome unknown.
-                if (try? await committed.get())?.metadata.command == "ROLLBACK" {
-                    phase.state.withLock { $0 = BatchPhase.rolledBack }
-                }
+                // The server refused the write: the transaction is aborted and can only roll back
+                // (the COMMIT behind it answers ROLLBACK), so the outcome is known: nothing
+                // committed. Any other error (the connection lost) leaves the outcome unknown.
+                phase.state.withLock { $0 = BatchPhase.rolledBack }
+                _ = try? await committed.get()
                 throw error
             }
             let commit = try await committed.get()
@@ -65,7 +64,7 @@ extension PostingEngine {
             return responses
         } catch {
             if phase.state.withLock({ $0 == BatchPhase.working || $0 == BatchPhase.abandoned }) {
-                try? await connection.query("ROLLBACK", logger: logger)
+                _ = try? await connection.query("ROLLBACK", logger: logger)
             }
             throw error
         }

@@ -112,7 +112,7 @@ public final class PostingEngine: Service, Sendable {
 
     public func run() async throws {
         await preloadAccountIDs()
-        try await withGracefulShutdownHandler {
+        await withGracefulShutdownHandler {
             // Cancelled too (another service of the group failed, e.g. the port was taken): stop
             // the same way, or the process would wait here for ever.
             await withTaskCancellationHandler {
