@@ -29,8 +29,6 @@ public struct LoadOptions: Sendable {
 /// Connections opened at once during ramp-up (each is a full TLS handshake).
 public enum LoadLimits {
     public static let concurrentHandshakesMax = 64
-    /// After the run's end, how long in-flight requests may take to come back.
-    public static let drainSecondsMax = 30
     /// Approved payments a terminal keeps as reversal candidates (the newest); a long payments-only
     /// run would otherwise hold every request it ever sent.
     public static let reversalCandidatesPerTerminalMax = 256
@@ -169,8 +167,15 @@ public final class LoadRunner: Sendable {
                     k += 1
                     group.addTask {
                         await terminal.permits.acquire()
+                        defer { terminal.permits.release() }
+                        // Still waiting to go out when the load phase ended: the generator, or the
+                        // switch holding this connection's window, fell behind the schedule. Not
+                        // sent (the run stays bounded in time), and counted as unexpected.
+                        if let deadline, ContinuousClock.now >= deadline {
+                            stats.notSent()
+                            return
+                        }
                         await self.one(terminal, date: date, intended: intended, stats: stats)
-                        terminal.permits.release()
                     }
                 }
             }

@@ -70,6 +70,14 @@ public final class LoadStatistics: Sendable {
         }
     }
 
+    /// An open-loop request whose send time came and went, unsent, by the end of the load phase.
+    func notSent() {
+        state.withLock { s in
+            s.errors["not sent: behind schedule when the load phase ended", default: 0] += 1
+            s.unexpected += 1
+        }
+    }
+
     func approvedPayment(_ payment: ApprovedPayment) {
         state.withLock { $0.approvedPayments.append(payment) }
     }
