@@ -14,7 +14,8 @@ extension StringProtocol {
     /// `an` fields are space-filled on the right; this removes that padding only.
     public func trimmingTrailingSpaces() -> String {
         // On UTF-8 (a space is one byte, so every index found is a character boundary): Character
-        // indexing would run grapheme breaking on the hot path.
+        // indexing would run grapheme breaking on the hot path. Forward, because a StringProtocol's
+        // UTF8View is only a Collection (no lastIndex(where:)).
         let bytes = utf8
         var end = bytes.startIndex
         var i = bytes.startIndex

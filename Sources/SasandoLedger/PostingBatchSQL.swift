@@ -20,13 +20,7 @@ extension PostingEngine {
         let timed: EventLoopFuture<PostgresQueryResult> = connection.query(
             "SELECT set_config('statement_timeout', \(String(configuration.databaseWaitMilliseconds)), true)", logger: logger)
         do {
-            let snapshot: BatchSnapshot
-            do {
-                snapshot = try await loadSnapshot(requests, connection: connection)
-            } catch {
-                _ = try? await begun.get(); _ = try? await timed.get()
-                throw error
-            }
+            let snapshot = try await loadSnapshot(requests, connection: connection)
             // Both answered before the snapshot's (one connection answers in order).
             _ = try await begun.get(); _ = try await timed.get()
             let plan = BatchDecider.decide(requests, snapshot: snapshot)
@@ -36,10 +30,8 @@ extension PostingEngine {
                 p = BatchPhase.committing
                 return true
             }
-            guard proceed else {
-                _ = try? await connection.query("ROLLBACK", logger: logger)
-                throw BatchAbandoned(reason: "deadline passed before COMMIT; rolled back")
-            }
+            // Abandoned: the ROLLBACK below, as for any failure before COMMIT.
+            guard proceed else { throw BatchAbandoned(reason: "deadline passed before COMMIT; rolled back") }
             let written: EventLoopFuture<PostgresQueryResult> = connection.query(writeQuery, logger: logger)
             let committed: EventLoopFuture<PostgresQueryResult> = connection.query("COMMIT", logger: logger)
             do {

@@ -256,7 +256,8 @@ public final class PostingEngine: Service, Sendable {
     }
 
     /// working → committing (COMMIT sent: outcome unknown until answered), or → abandoned (the
-    /// deadline passed first). committing → rolledBack when the server refused the write.
+    /// deadline passed first). committing → rolledBack when the server refused the write or COMMIT
+    /// answered anything but COMMIT.
     enum BatchPhase: Sendable, Equatable { case working, committing, abandoned, rolledBack }
     final class PhaseBox: Sendable { let state = Mutex(BatchPhase.working) }
     struct BatchAbandoned: Error { let reason: String }

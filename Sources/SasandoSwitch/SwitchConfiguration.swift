@@ -1,5 +1,6 @@
 import Foundation
 import SasandoCore
+import SasandoLedger
 
 /// Operational settings of one switch instance. Loaded from a JSON file (`serve --config`); every
 /// key is optional and falls back to the defaults below. The database URL comes from
@@ -87,4 +88,16 @@ extension SwitchConfiguration {
 public struct ConfigurationError: Error, CustomStringConvertible {
     public let description: String
     public init(description: String) { self.description = description }
+}
+
+extension SwitchConfiguration {
+    /// The posting engine this configuration asks for: group commit with its lanes and limits, or
+    /// (`batchingDisabled`) one transaction per request on every database connection.
+    public var postingEngine: PostingEngineConfiguration {
+        batchingDisabled
+            ? .unbatched(connections: databaseConnectionsMax)
+            : PostingEngineConfiguration(batchRequestsMax: batchRequestsMax, batchWaitMicroseconds: batchWaitMicroseconds,
+                                         queueRequestsMax: postingQueueRequestsMax,
+                                         concurrentBatchesMax: postingBatchesInFlightPerLane, lanes: postingLanes)
+    }
 }

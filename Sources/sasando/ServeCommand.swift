@@ -34,13 +34,7 @@ struct Serve: AsyncParsableCommand {
                                            "batching": "\(!configuration.batchingDisabled)"])
         let db = try SasandoDatabase(url: url, connectionsMax: configuration.databaseConnectionsMax,
                                      connectionsKeptOpen: Limits.databaseConnectionsKeptOpen, logger: logger)
-        let engineConfiguration = configuration.batchingDisabled
-            ? PostingEngineConfiguration.unbatched(connections: configuration.databaseConnectionsMax)
-            : PostingEngineConfiguration(batchRequestsMax: configuration.batchRequestsMax,
-                                         batchWaitMicroseconds: configuration.batchWaitMicroseconds,
-                                         queueRequestsMax: configuration.postingQueueRequestsMax,
-                                         concurrentBatchesMax: configuration.postingBatchesInFlightPerLane, lanes: configuration.postingLanes)
-        let engine = PostingEngine(database: db, configuration: engineConfiguration, logger: logger)
+        let engine = PostingEngine(database: db, configuration: configuration.postingEngine, logger: logger)
         // One business-day service per instance: the flows, the console and the cut-over scheduler share its cache.
         let businessDay = BusinessDayService(database: db, cutoverHourWITA: configuration.cutoverHourWITA)
         let flows = LedgerFlows(engine: engine, businessDay: businessDay, configuration: configuration, logger: logger)

@@ -72,7 +72,8 @@ final class SwitchHarness: @unchecked Sendable {
         let url = databaseURL ?? sharedURL
         var logger = Logger(label: "test")
         logger.logLevel = ProcessInfo.processInfo.environment["SASANDO_TEST_LOG"] == nil ? .critical : .debug
-        let database = try SasandoDatabase(url: url, connectionsMax: 8, logger: logger)
+        let databaseConnections = 8
+        let database = try SasandoDatabase(url: url, connectionsMax: databaseConnections, logger: logger)
         let databaseTask = Task { try await database.run() }
         if databaseURL == nil {
             try await IntegrationEnvironment.migrateOnce(database)
@@ -101,11 +102,8 @@ final class SwitchHarness: @unchecked Sendable {
         configuration.port = 0
         configuration.pkiDirectory = pki
         configure(&configuration)
-        let engine = PostingEngine(
-            database: database,
-            configuration: configuration.batchingDisabled ? .unbatched(connections: 4)
-                : PostingEngineConfiguration(batchRequestsMax: configuration.batchRequestsMax, batchWaitMicroseconds: configuration.batchWaitMicroseconds),
-            logger: logger)
+        configuration.databaseConnectionsMax = databaseConnections  // the pool opened above
+        let engine = PostingEngine(database: database, configuration: configuration.postingEngine, logger: logger)
         let businessDay = BusinessDayService(database: database, cutoverHourWITA: configuration.cutoverHourWITA,
                                              pollMilliseconds: businessDayPollMilliseconds, clock: clock)
         let flows = LedgerFlows(engine: engine, businessDay: businessDay, configuration: configuration, logger: logger)
