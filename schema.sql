@@ -407,11 +407,14 @@ BEGIN
       JOIN unnest(key_terminals, key_stans, key_times) AS k(tid, stan, tm)
         ON t.terminal_id = k.tid AND t.stan = k.stan AND t.transmitted_at = k.tm;
 
+    -- A join on unnest, not `terminal_id = ANY(...)`: with a parameter array the planner scans every
+    -- terminal and compares it with each id in the array (1.6 ms a batch at 1,175 terminals).
     SELECT coalesce(array_agg(t.terminal_id), '{}'), coalesce(array_agg(t.status = 'active' AND p.status = 'active'), '{}'),
            coalesce(array_agg(p.merchant_id), '{}'), coalesce(array_agg(p.daily_limit_sen), '{}')
       INTO term_ids, term_active, term_merchants, term_limits
-      FROM terminals t JOIN payment_points p ON p.merchant_id = t.merchant_id
-     WHERE t.terminal_id = ANY(terminal_ids);
+      FROM unnest(terminal_ids) AS k(id)
+      JOIN terminals t ON t.terminal_id = k.id
+      JOIN payment_points p ON p.merchant_id = t.merchant_id;
 
     IF cardinality(new_payable_codes) > 0 THEN
         INSERT INTO accounts (code, kind, biller_id)
