@@ -72,8 +72,13 @@ public final class LoadStatistics: Sendable {
 
     /// An open-loop request whose send time came and went, unsent, by the end of the load phase.
     func notSent() {
+        notSent("behind schedule when the load phase ended")
+    }
+
+    /// An open-loop request not sent, and why.
+    func notSent(_ reason: String) {
         state.withLock { s in
-            s.errors["not sent: behind schedule when the load phase ended", default: 0] += 1
+            s.errors["not sent: \(reason)", default: 0] += 1
             s.unexpected += 1
         }
     }
