@@ -181,7 +181,12 @@ struct TerminalConnectionHandlerTests {
         }
 
         #expect(await fixture.gate.maxActive == Self.windowMax)
-        #expect(await fixture.gate.started == frames, "dispatched in order, none dropped, none twice")
+        // The first window's frames are dispatched together, each in its own task, so they may reach
+        // the gate in either order; every later frame is admitted alone, after a release, in order.
+        let started = await fixture.gate.started
+        #expect(started.count == frames.count, "none dropped, none twice")
+        #expect(Set(started.prefix(Self.windowMax)) == Set(frames.prefix(Self.windowMax)))
+        #expect(Array(started.dropFirst(Self.windowMax)) == Array(frames.dropFirst(Self.windowMax)), "queued frames dispatched in order")
         #expect(Set(replies.map { $0 }) .count == frames.count)
         #expect(replies.sorted { $0.lexicographicallyPrecedes($1) } == frames)
 
