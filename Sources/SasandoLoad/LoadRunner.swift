@@ -202,41 +202,39 @@ public final class LoadRunner: Sendable {
             // group's children in a list it walks to remove each finished one, which took 16% of
             // the generator's CPU with tens of thousands in flight (an overloaded switch).
             let pending = PendingRequests()
-            do {
-                var k = 0
-                while shouldContinue() {
-                    let intended = scheduleStart.advanced(by: .nanoseconds(Int64(Double(k) * 1e9 / rate)))
-                    // Never early; up to 1 ms late (the timer may coalesce), after which every request
-                    // then due goes out at once. Latency still counts from `intended`.
-                    if intended > ContinuousClock.now { try? await Task.sleep(until: intended, tolerance: .milliseconds(1), clock: .continuous) }
-                    let terminal = terminals[k % terminals.count]
-                    k += 1
-                    let admitted = terminal.queued.withLock { n -> Bool in
-                        guard n < LoadLimits.openLoopQueuedPerConnectionMax else { return false }
-                        n += 1
-                        return true
+            var k = 0
+            while shouldContinue() {
+                let intended = scheduleStart.advanced(by: .nanoseconds(Int64(Double(k) * 1e9 / rate)))
+                // Never early; up to 1 ms late (the timer may coalesce), after which every request
+                // then due goes out at once. Latency still counts from `intended`.
+                if intended > ContinuousClock.now { try? await Task.sleep(until: intended, tolerance: .milliseconds(1), clock: .continuous) }
+                let terminal = terminals[k % terminals.count]
+                k += 1
+                let admitted = terminal.queued.withLock { n -> Bool in
+                    guard n < LoadLimits.openLoopQueuedPerConnectionMax else { return false }
+                    n += 1
+                    return true
+                }
+                guard admitted else {
+                    stats.notSent("\(LoadLimits.openLoopQueuedPerConnectionMax) already in flight or waiting on the connection")
+                    continue
+                }
+                pending.enter()
+                Task {
+                    defer { terminal.queued.withLock { $0 -= 1 }; pending.leave() }
+                    await terminal.permits.acquire()
+                    defer { terminal.permits.release() }
+                    // Still waiting to go out when the load phase ended, and well behind its
+                    // time: the generator, or the switch holding this connection's window, fell
+                    // behind the schedule. Not sent (the run stays bounded in time), and counted
+                    // as unexpected.
+                    let now = ContinuousClock.now
+                    if let deadline, now >= deadline,
+                       now >= intended.advanced(by: .milliseconds(LoadLimits.lateAtEndMillisecondsMax)) {
+                        stats.notSent("behind schedule when the load phase ended")
+                        return
                     }
-                    guard admitted else {
-                        stats.notSent("\(LoadLimits.openLoopQueuedPerConnectionMax) already in flight or waiting on the connection")
-                        continue
-                    }
-                    pending.enter()
-                    Task {
-                        defer { terminal.queued.withLock { $0 -= 1 }; pending.leave() }
-                        await terminal.permits.acquire()
-                        defer { terminal.permits.release() }
-                        // Still waiting to go out when the load phase ended, and well behind its
-                        // time: the generator, or the switch holding this connection's window, fell
-                        // behind the schedule. Not sent (the run stays bounded in time), and counted
-                        // as unexpected.
-                        let now = ContinuousClock.now
-                        if let deadline, now >= deadline,
-                           now >= intended.advanced(by: .milliseconds(LoadLimits.lateAtEndMillisecondsMax)) {
-                            stats.notSent()
-                            return
-                        }
-                        await self.one(terminal, date: date, intended: intended, stats: stats)
-                    }
+                    await self.one(terminal, date: date, intended: intended, stats: stats)
                 }
             }
             await pending.drained()

@@ -70,12 +70,8 @@ public final class LoadStatistics: Sendable {
         }
     }
 
-    /// An open-loop request whose send time came and went, unsent, by the end of the load phase.
-    func notSent() {
-        notSent("behind schedule when the load phase ended")
-    }
-
-    /// An open-loop request not sent, and why.
+    /// An open-loop request not sent (the connection's window and backlog full, or still unsent
+    /// and late when the load phase ended), and why.
     func notSent(_ reason: String) {
         state.withLock { s in
             s.errors["not sent: \(reason)", default: 0] += 1
