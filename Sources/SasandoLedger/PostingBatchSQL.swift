@@ -44,7 +44,16 @@ extension PostingEngine {
                 _ = try? await committed.get()
                 throw error
             }
-            let commit = try await committed.get()
+            let commit: PostgresQueryResult
+            do {
+                commit = try await committed.get()
+            } catch let error as PSQLError where error.serverInfo != nil {
+                // The server answered COMMIT with an error (a deferred check failed, or a
+                // serialization failure): it rolled the transaction back, so the outcome is known:
+                // nothing committed. Only a COMMIT that got no answer at all is unknown.
+                phase.state.withLock { $0 = BatchPhase.rolledBack }
+                throw error
+            }
             guard commit.metadata.command == "COMMIT" else {
                 // Not expected after a write that succeeded; rolled back all the same.
                 phase.state.withLock { $0 = BatchPhase.rolledBack }

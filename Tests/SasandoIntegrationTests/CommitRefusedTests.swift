@@ -1,0 +1,87 @@
+import Foundation
+import Logging
+import PostgresNIO
+import SasandoCore
+import SasandoISO8583
+import SasandoLedger
+import SasandoSettlement
+import SasandoSwitch
+import Testing
+
+/// A COMMIT the server answers with an error has a known outcome: PostgreSQL rolled the
+/// transaction back. The terminal gets `91` at once (not silence, which is only for a COMMIT that
+/// got no answer), nothing is recorded or posted, and the same request sent again is decided afresh.
+@Suite struct CommitRefusedTests {
+    @Test func commitRefusedByTheServerIsAnswered91AndNothingIsPosted() async throws {
+        let url = try #require(IntegrationEnvironment.databaseURL, "SASANDO_DATABASE_URL is not set")
+        var logger = Logger(label: "commit-refused-test")
+        logger.logLevel = .critical
+        let database = try SasandoDatabase(url: url, connectionsMax: 4, logger: logger)
+        let run = Task { try await database.run() }
+        defer { run.cancel() }
+        try await IntegrationEnvironment.migrateOnce(database)
+
+        let digits = String((0..<6).map { _ in "0123456789".randomElement()! })
+        let merchant = "COMMITRF0" + digits, terminalID = "CR" + digits
+        let directory = TerminalDirectory(database: database)
+        try await directory.upsertPaymentPoint(merchantID: merchant, name: "Commit refused \(digits)")
+        try await LedgerAccounts(database: database).openPaymentPoint(merchantID: merchant, openingDeposit: .rupiah(10_000_000))
+        try await directory.insertTerminal(terminalID: terminalID, merchantID: merchant, macKey: [UInt8](repeating: 7, count: 32))
+        let terminal = TerminalRecord(terminalID: terminalID, merchantID: merchant, terminalStatus: .active, merchantStatus: .active,
+                                      macKey: [UInt8](repeating: 7, count: 32))
+        let depositBefore = try await Self.int(database, "SELECT balance FROM accounts WHERE code = \("DEP:" + merchant)")
+
+        // A deferred check that fails at COMMIT, for this terminal's rows only (other tests share
+        // the database): the write succeeds, COMMIT gets an ErrorResponse.
+        let trigger = "test_commit_refused_" + digits
+        try await database.client.query(PostgresQuery(unsafeSQL: """
+            CREATE OR REPLACE FUNCTION \(trigger)() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'refused at COMMIT by the test' USING ERRCODE = 'check_violation'; END $$
+            """))
+        try await database.client.query(PostgresQuery(unsafeSQL: """
+            CREATE CONSTRAINT TRIGGER \(trigger) AFTER INSERT ON transactions DEFERRABLE INITIALLY DEFERRED
+            FOR EACH ROW WHEN (NEW.terminal_id = '\(terminalID)') EXECUTE FUNCTION \(trigger)()
+            """))
+        var dropped = false
+        func dropTrigger() async throws {
+            guard !dropped else { return }
+            dropped = true
+            try await database.client.query(PostgresQuery(unsafeSQL: "DROP TRIGGER IF EXISTS \(trigger) ON transactions"))
+            try await database.client.query(PostgresQuery(unsafeSQL: "DROP FUNCTION IF EXISTS \(trigger)()"))
+        }
+
+        let engine = PostingEngine(database: database, configuration: PostingEngineConfiguration(), logger: logger)
+        let engineRun = Task { try await engine.run() }
+        defer { engineRun.cancel() }
+        let day = BusinessDayService(database: database)
+        let flows = LedgerFlows(engine: engine, businessDay: day, configuration: SwitchConfiguration(), logger: logger)
+        let businessDate = try await day.current().date
+        var rng = SystemRandomNumberGenerator()
+        let payment = BenchmarkWorkload.payment(requests: TerminalRequests(terminalID: terminalID, merchantID: merchant),
+                                                product: .pdamKupang, businessDate: businessDate, using: &rng)
+
+        let refused: ISOMessage?
+        do {
+            refused = await flows.process(payment, terminal: terminal)
+            try await dropTrigger()
+        } catch {
+            try? await dropTrigger()
+            throw error
+        }
+        let answer = try #require(refused, "no answer: a refused COMMIT was treated as an unknown outcome")
+        #expect(answer[39] == "91")
+        #expect(try await Self.int(database, "SELECT count(*) FROM transactions WHERE terminal_id = \(terminalID)") == 0)
+        #expect(try await Self.int(database, "SELECT balance FROM accounts WHERE code = \("DEP:" + merchant)") == depositBefore)
+
+        // Nothing was recorded, so the same request is decided afresh and approved.
+        let again = try #require(await flows.process(payment, terminal: terminal))
+        #expect(again[39] == "00")
+        let total = (Int64(payment[4] ?? "") ?? 0) + (Int64((payment[28] ?? "D0").dropFirst()) ?? 0)
+        #expect(try await Self.int(database, "SELECT balance FROM accounts WHERE code = \("DEP:" + merchant)") == depositBefore - total)
+    }
+
+    static func int(_ database: SasandoDatabase, _ query: PostgresQuery) async throws -> Int64 {
+        for try await v in try await database.client.query(query).decode(Int64.self) { return v }
+        throw LedgerError("no row")
+    }
+}
