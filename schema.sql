@@ -65,9 +65,8 @@ BEGIN
                    tbl || '_no_truncate', tbl);
 END $$;
 
-DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events;
-CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events
-    FOR EACH ROW EXECUTE FUNCTION sasando_refuse_change();
+-- The security log: append-only like the ledger (UPDATE, DELETE and TRUNCATE refused).
+SELECT sasando_make_append_only('audit_events');
 
 
 -- ---------------------------------------------------------------------------------------------

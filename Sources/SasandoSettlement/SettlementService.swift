@@ -60,7 +60,7 @@ public struct SettlementService: Sendable {
                 try await connection.query("COMMIT", logger: logger)
                 return report
             } catch {
-                try? await connection.query("ROLLBACK", logger: logger)
+                _ = try? await connection.query("ROLLBACK", logger: logger)
                 throw error
             }
         }

@@ -102,6 +102,24 @@ import Testing
         await #expect(throws: (any Error).self) {
             try await f.client.query("DELETE FROM journals WHERE id = \(f.fundingJournalID)")
         }
+        // The security log is append-only too: UPDATE, DELETE and TRUNCATE refused by its triggers
+        // (each tried in a transaction rolled back afterwards, so a missing guard loses nothing).
+        for statement in ["UPDATE audit_events SET detail = 'changed'", "DELETE FROM audit_events", "TRUNCATE audit_events"] {
+            let refusal: String? = try await f.client.withConnection { c in
+                try await c.query("BEGIN", logger: logger)
+                // A row to refuse changing (a row trigger does not fire on an empty table).
+                try await c.query("INSERT INTO audit_events (actor, event) VALUES ('invariant-test', 'probe')", logger: logger)
+                do {
+                    try await c.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    _ = try await c.query("ROLLBACK", logger: logger)
+                    return nil
+                } catch let error as PSQLError {
+                    _ = try? await c.query("ROLLBACK", logger: logger)
+                    return error.serverInfo?[.message]
+                }
+            }
+            #expect(refusal?.contains("append-only") == true, "\(statement): \(refusal ?? "not refused")")
+        }
         // Balances change only through postings; accounts start at zero and are never deleted.
         await #expect(throws: (any Error).self) {
             try await f.client.query("UPDATE accounts SET balance = 5 WHERE id = \(dep)")
