@@ -145,6 +145,7 @@ let package = Package(
         // Against the real PostgreSQL started by scripts/test (SASANDO_DATABASE_URL) and real TLS on loopback.
         .testTarget(name: "SasandoIntegrationTests", dependencies: [
             "SasandoSwitch", "SasandoLedger", "SasandoPKI", "SasandoTransport", "SasandoISO8583", "SasandoCore", "SasandoSettlement",
+            "SasandoLoad",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -41,6 +41,9 @@ public struct LoadReport: Codable, Sendable {
     public var errors: [String: Int]
     public var unexpected: Int
     public var latencies: [Latency]
+    /// Open loop only: how late requests went out after their scheduled send time (type
+    /// "send lag"). Large values mean the generator itself fell behind (latencies include it).
+    public var sendLag: Latency?
     public var perSecond: [Int]
     public var audit: Audit?
     public var machine: String
@@ -66,14 +69,19 @@ public struct LoadReport: Codable, Sendable {
         perSecond = s.perSecond
         self.machine = machine
         latencies = RequestType.allCases.compactMap { type in
-            guard let h = s.histograms[type], h.totalCount > 0 else { return nil }
-            func ms(_ v: UInt64) -> Double { Double(v) / 1000 }
-            let points: [Double] = [0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 100]
-            return Latency(type: type.rawValue, count: h.totalCount,
-                           p50Ms: ms(h.valueAtPercentile(50)), p90Ms: ms(h.valueAtPercentile(90)),
-                           p99Ms: ms(h.valueAtPercentile(99)), p999Ms: ms(h.valueAtPercentile(99.9)), maxMs: ms(h.max),
-                           curve: points.map { [$0, ms(h.valueAtPercentile($0))] })
+            s.histograms[type].flatMap { Self.latency(type.rawValue, $0) }
         }
+        sendLag = s.sendLag.flatMap { Self.latency("send lag", $0) }
+    }
+
+    static func latency(_ type: String, _ h: Histogram<UInt64>) -> Latency? {
+        guard h.totalCount > 0 else { return nil }
+        func ms(_ v: UInt64) -> Double { Double(v) / 1000 }
+        let points: [Double] = [0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 100]
+        return Latency(type: type, count: h.totalCount,
+                       p50Ms: ms(h.valueAtPercentile(50)), p90Ms: ms(h.valueAtPercentile(90)),
+                       p99Ms: ms(h.valueAtPercentile(99)), p999Ms: ms(h.valueAtPercentile(99.9)), maxMs: ms(h.max),
+                       curve: points.map { [$0, ms(h.valueAtPercentile($0))] })
     }
 
     public var summary: String {
@@ -81,8 +89,11 @@ public struct LoadReport: Codable, Sendable {
         lines.append("scenario \(scenario.name): \(String(format: "%.1f", elapsedSeconds)) s (ramp-up \(String(format: "%.1f", rampUpSeconds)) s, load \(String(format: "%.1f", loadSeconds)) s), sent \(sent), completed \(completed), approved \(approved)")
         lines.append(String(format: "throughput %.0f requests/s, approved payments %.0f/s (per second of the load phase)", throughputPerSecond, approvedPaymentsPerSecond))
         lines.append("latency (ms)       count      p50      p90      p99    p99.9      max")
-        for l in latencies {
+        for l in latencies + (sendLag.map { [$0] } ?? []) {
             lines.append(String(format: "  %-10@ %10llu %8.2f %8.2f %8.2f %8.2f %8.2f", l.type as NSString, l.count, l.p50Ms, l.p90Ms, l.p99Ms, l.p999Ms, l.maxMs))
+        }
+        if sendLag != nil {
+            lines.append("  (send lag: how late requests went out after their scheduled time; the latencies above count from that time)")
         }
         for (type, codes) in responseCodes.sorted(by: { $0.key < $1.key }) {
             lines.append("  \(type): " + codes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
@@ -160,7 +171,7 @@ public struct LoadReport: Codable, Sendable {
 
     public func html() -> String {
         var rows = ""
-        for l in latencies {
+        for l in latencies + (sendLag.map { [$0] } ?? []) {
             rows += "<tr><td>\(Self.escape(l.type))</td><td>\(l.count)</td>" + [l.p50Ms, l.p90Ms, l.p99Ms, l.p999Ms, l.maxMs].map { String(format: "<td>%.2f</td>", $0) }.joined() + "</tr>"
         }
         var codes = ""
@@ -194,6 +205,7 @@ public struct LoadReport: Codable, Sendable {
         <b>\(String(format: "%.0f", throughputPerSecond)) requests/s, \(String(format: "%.0f", approvedPaymentsPerSecond)) approved payments/s</b> (per second of the load phase).<br>
         Machine: \(Self.escape(machine))</p>
         <h2>Latency (ms)</h2><table><tr><th>type</th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>\(rows)</table>
+        \(sendLag == nil ? "" : "<p>Send lag: how late requests went out after their scheduled time (open loop); the latencies count from that time, so they include it.</p>")
         \(percentileSVG())
         <h2>Throughput (completed requests per second)</h2>\(throughputSVG())
         <h2>Response codes</h2><table>\(codes)</table>

@@ -37,41 +37,9 @@ public enum LoadLimits {
     public static let lateAtEndMillisecondsMax = 1_000
     /// Open loop: requests in flight or waiting for the window on one connection. Past it a
     /// request is not sent but counted at once, so an overloaded switch cannot make the generator
-    /// pile up waiting tasks (they took 78% of a core at 8,000/s and starved the switch).
+    /// pile up waiting requests (waiting tasks once took 78% of a core at 8,000/s and starved the
+    /// switch).
     public static let openLoopQueuedPerConnectionMax = 2 * Limits.requestsInFlightPerConnectionMax
-}
-
-/// Open-loop requests in flight (unstructured tasks); `drained()` returns once none is left.
-final class PendingRequests: Sendable {
-    private struct State {
-        var count = 0
-        var waiter: CheckedContinuation<Void, Never>?
-    }
-    private let state = Mutex(State())
-
-    func enter() { state.withLock { $0.count += 1 } }
-
-    func leave() {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            s.count -= 1
-            assert(s.count >= 0, "leave() without enter()")
-            guard s.count == 0 else { return nil }
-            defer { s.waiter = nil }
-            return s.waiter
-        }
-        waiter?.resume()
-    }
-
-    func drained() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let now = state.withLock { s -> Bool in
-                if s.count == 0 { return true }
-                s.waiter = c
-                return false
-            }
-            if now { c.resume() }
-        }
-    }
 }
 
 /// One terminal's connection during a run.
@@ -80,10 +48,6 @@ final class LoadTerminal: Sendable {
     let folder: TerminalCredentialFolder
     let client: TerminalClient
     let requests: TerminalRequests
-    /// An open-loop schedule never exceeds the spec's 32 in flight on one connection.
-    let permits = AsyncSemaphore(Limits.requestsInFlightPerConnectionMax)
-    /// Open loop: requests of this terminal in flight or waiting for a permit.
-    let queued = Mutex(0)
     /// Approved, not yet reversed payments of this terminal (reversal candidates).
     let reversible = Mutex<[ISOMessage]>([])
     let rng: Mutex<SeededGenerator>
@@ -194,50 +158,9 @@ public final class LoadRunner: Sendable {
                 }
             }
         case .open:
-            // Coordinated-omission-correct: each request has an intended send time on a fixed
-            // schedule; its latency counts from then, however late it actually went out.
-            let rate = Double(scenario.targetRatePerSecond ?? 1)
-            let scheduleStart = ContinuousClock.now
-            // One unstructured task per request, counted, not a task group: the runtime keeps a
-            // group's children in a list it walks to remove each finished one, which took 16% of
-            // the generator's CPU with tens of thousands in flight (an overloaded switch).
-            let pending = PendingRequests()
-            var k = 0
-            while shouldContinue() {
-                let intended = scheduleStart.advanced(by: .nanoseconds(Int64(Double(k) * 1e9 / rate)))
-                // Never early; up to 1 ms late (the timer may coalesce), after which every request
-                // then due goes out at once. Latency still counts from `intended`.
-                if intended > ContinuousClock.now { try? await Task.sleep(until: intended, tolerance: .milliseconds(1), clock: .continuous) }
-                let terminal = terminals[k % terminals.count]
-                k += 1
-                let admitted = terminal.queued.withLock { n -> Bool in
-                    guard n < LoadLimits.openLoopQueuedPerConnectionMax else { return false }
-                    n += 1
-                    return true
-                }
-                guard admitted else {
-                    stats.notSent("\(LoadLimits.openLoopQueuedPerConnectionMax) already in flight or waiting on the connection")
-                    continue
-                }
-                pending.enter()
-                Task {
-                    defer { terminal.queued.withLock { $0 -= 1 }; pending.leave() }
-                    await terminal.permits.acquire()
-                    defer { terminal.permits.release() }
-                    // Still waiting to go out when the load phase ended, and well behind its
-                    // time: the generator, or the switch holding this connection's window, fell
-                    // behind the schedule. Not sent (the run stays bounded in time), and counted
-                    // as unexpected.
-                    let now = ContinuousClock.now
-                    if let deadline, now >= deadline,
-                       now >= intended.advanced(by: .milliseconds(LoadLimits.lateAtEndMillisecondsMax)) {
-                        stats.notSent("behind schedule when the load phase ended")
-                        return
-                    }
-                    await self.one(terminal, date: date, intended: intended, stats: stats)
-                }
-            }
-            await pending.drained()
+            let driver = OpenLoopDriver(runner: self, terminals: terminals, date: date, stats: stats,
+                                        ratePerSecond: Double(scenario.targetRatePerSecond ?? 1), deadline: deadline, budget: budget)
+            await driver.run()
         }
         let end = ContinuousClock.now
         return LoadResult(statistics: stats, elapsedSeconds: start.duration(to: end).inSeconds,
@@ -312,38 +235,50 @@ public final class LoadRunner: Sendable {
         return UInt64(max(0, d.components.seconds)) * 1_000_000 + UInt64(max(0, d.components.attoseconds / 1_000_000_000_000))
     }
 
-    /// Chooses and sends one request by the scenario's mix; records its outcome.
-    func one(_ terminal: LoadTerminal, date: CalendarDate, intended: ContinuousClock.Instant, stats: LoadStatistics) async {
+    /// One request chosen by the scenario's mix, ready to send.
+    struct Prepared: Sendable {
+        var type: RequestType
+        var request: ISOMessage
+        /// For a reversal: the approved payment it reverses.
+        var original: ISOMessage?
+    }
+
+    func prepare(_ terminal: LoadTerminal, date: CalendarDate) -> Prepared {
         let mix = options.scenario.mix
         let (roll, productIndex) = terminal.rng.withLock { rng in
             (Double.random(in: 0..<(mix.inquiry + mix.payment + mix.reversal), using: &rng), Int.random(in: 0..<products.count, using: &rng))
         }
         let product = products[productIndex]
-        var type: RequestType = roll < mix.inquiry ? .inquiry : roll < mix.inquiry + mix.payment ? .payment : .reversal
-        var request: ISOMessage
-        var original: ISOMessage?
+        let type: RequestType = roll < mix.inquiry ? .inquiry : roll < mix.inquiry + mix.payment ? .payment : .reversal
         switch type {
         case .inquiry:
             let customer = terminal.customers.withLock { BenchmarkWorkload.randomCustomerID(for: product, using: &$0) }
-            request = terminal.requests.inquiry(product: product.rawValue, customerID: customer)
+            return Prepared(type: .inquiry, request: terminal.requests.inquiry(product: product.rawValue, customerID: customer))
         case .reversal:
-            original = terminal.reversible.withLock { pool -> ISOMessage? in
+            let original = terminal.reversible.withLock { pool -> ISOMessage? in
                 guard !pool.isEmpty else { return nil }
                 let i = terminal.rng.withLock { Int.random(in: 0..<pool.count, using: &$0) }
                 return pool.remove(at: i)
             }
             if let original {
-                request = terminal.requests.reversal(of: original)
-                break
+                return Prepared(type: .reversal, request: terminal.requests.reversal(of: original), original: original)
             }
-            type = .payment
+            // Nothing to reverse yet: a payment instead.
             fallthrough
         default:
-            request = terminal.customers.withLock { BenchmarkWorkload.payment(requests: terminal.requests, product: product, businessDate: date, using: &$0) }
+            let payment = terminal.customers.withLock { BenchmarkWorkload.payment(requests: terminal.requests, product: product, businessDate: date, using: &$0) }
+            return Prepared(type: .payment, request: payment)
         }
-        stats.sent()
-        do {
-            let response = try await terminal.client.send(request, macKey: terminal.folder.macKey)
+    }
+
+    /// Records the outcome of a prepared request; latency counts from `intended`.
+    func finish(_ prepared: Prepared, _ result: Result<ISOMessage, any Error>, terminal: LoadTerminal,
+                intended: ContinuousClock.Instant, stats: LoadStatistics) {
+        let (type, request) = (prepared.type, prepared.request)
+        switch result {
+        case .failure(let error):
+            stats.error(type, "\(error)")
+        case .success(let response):
             let code = response[39] ?? "--"
             stats.record(type, code: code, latencyMicroseconds: Self.micros(since: intended), expected: Self.isExpected(code, for: type))
             guard code == "00" else { return }
@@ -356,12 +291,23 @@ public final class LoadRunner: Sendable {
                     terminalID: terminal.folder.info.terminalID, stan: request[11] ?? "", transmittedAt: request[7] ?? "",
                     rrn: request[37] ?? "", amount: Int64(request[4] ?? "") ?? 0, fee: Int64((request[28] ?? "D0").dropFirst()) ?? 0,
                     reversed: false))
-            } else if type == .reversal, let original {
+            } else if type == .reversal, let original = prepared.original {
                 stats.markReversed(terminalID: terminal.folder.info.terminalID, stan: original[11] ?? "", transmittedAt: original[7] ?? "")
             }
-        } catch {
-            stats.error(type, "\(error)")
         }
+    }
+
+    /// Closed loop: chooses, sends and records one request.
+    func one(_ terminal: LoadTerminal, date: CalendarDate, intended: ContinuousClock.Instant, stats: LoadStatistics) async {
+        let prepared = prepare(terminal, date: date)
+        stats.sent()
+        let result: Result<ISOMessage, any Error>
+        do {
+            result = .success(try await terminal.client.send(prepared.request, macKey: terminal.folder.macKey))
+        } catch {
+            result = .failure(error)
+        }
+        finish(prepared, result, terminal: terminal, intended: intended, stats: stats)
     }
 }
 

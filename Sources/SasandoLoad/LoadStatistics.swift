@@ -27,6 +27,9 @@ public final class LoadStatistics: Sendable {
 
     struct State {
         var histograms: [RequestType: Histogram<UInt64>] = [:]
+        /// Open loop: how late each request went out after its scheduled time (the generator's own
+        /// lag; latencies count from the scheduled time, so they include it).
+        var sendLag: Histogram<UInt64>?
         var codes: [RequestType: [String: Int]] = [:]
         var errors: [String: Int] = [:]
         var sent = 0
@@ -60,6 +63,13 @@ public final class LoadStatistics: Sendable {
             if !expected { s.unexpected += 1 }
             while s.perSecond.count <= second { s.perSecond.append(0) }
             s.perSecond[second] += 1
+        }
+    }
+
+    func recordSendLag(microseconds: UInt64) {
+        state.withLock { s in
+            if s.sendLag == nil { s.sendLag = histogram() }
+            _ = s.sendLag!.record(min(max(microseconds, 1), Self.latencyMicrosecondsMax))
         }
     }
 

@@ -69,20 +69,40 @@ public final class TerminalClient: Sendable {
 
     /// Sends a request and waits for its response. With `macKey`, the request carries a MAC (spec §7).
     public func send(_ request: ISOMessage, macKey: [UInt8]? = nil) async throws -> ISOMessage {
-        let body = if let macKey { try ISO8583Codec.encodeWithMAC(request, key: macKey) } else { try ISO8583Codec.encode(request) }
-        return try await send(body: body, key: ResponseMatcher.key(request))
+        try await sendFuture(request, macKey: macKey).get()
     }
 
     /// Sends raw body bytes (tests of malformed input) and waits for a response with `key`.
     public func send(body: [UInt8], key: String) async throws -> ISOMessage {
-        guard channel.isActive else { throw TerminalClientError.connectionClosed }
+        try await sendFuture(body: body, key: key).get()
+    }
+
+    /// As `send`, without a task: the response completes the future on the connection's event
+    /// loop. Called on that loop (the load generator's open loop), the write goes out at once,
+    /// with no hop between threads.
+    public func sendFuture(_ request: ISOMessage, macKey: [UInt8]? = nil) -> EventLoopFuture<ISOMessage> {
+        do {
+            let body = if let macKey { try ISO8583Codec.encodeWithMAC(request, key: macKey) } else { try ISO8583Codec.encode(request) }
+            return sendFuture(body: body, key: ResponseMatcher.key(request))
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+    }
+
+    public func sendFuture(body: [UInt8], key: String) -> EventLoopFuture<ISOMessage> {
+        guard channel.isActive else { return channel.eventLoop.makeFailedFuture(TerminalClientError.connectionClosed) }
         let promise = channel.eventLoop.makePromise(of: ISOMessage.self)
-        try matcher.register(key: key, promise: promise, deadline: .now() + .seconds(Int64(responseTimeoutSeconds)))
+        do {
+            try matcher.register(key: key, promise: promise, deadline: .now() + .seconds(Int64(responseTimeoutSeconds)))
+        } catch {
+            promise.fail(error)
+            return promise.futureResult
+        }
         // A write that fails (the switch closed the link meanwhile) fails this request at once.
         let written = channel.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenFailure { [matcher] _ in matcher.fail(key: key, error: TerminalClientError.connectionClosed) }
         channel.writeAndFlush(ByteBuffer(bytes: body), promise: written)
-        return try await promise.futureResult.get()
+        return promise.futureResult
     }
 
     /// Writes bytes as they are, with no framing: for tests of broken peers.

@@ -22,6 +22,7 @@ struct SasandoLoadCommand: AsyncParsableCommand {
     @Option(help: "Override: open loop at this many requests/s.") var rate: Int?
     @Option(help: "Override: closed loop with this many in flight per connection.") var inFlight: Int?
     @Option(help: "Override the seed.") var seed: UInt64?
+    @Option(name: .customLong("ramp-up"), help: "Override the ramp-up (connect and sign on), seconds.") var rampUp: Int?
     @Option(help: "Folder for report.json and report.html.") var out: String = "loadtest/results"
     @Flag(help: "Skip the post-run ledger audit.") var noAudit = false
     @Flag(help: "Allow a non-loopback switch host.") var allowRemote = false
@@ -36,6 +37,7 @@ struct SasandoLoadCommand: AsyncParsableCommand {
         if let rate { s.mode = .open; s.targetRatePerSecond = rate }
         if let inFlight { s.mode = .closed; s.inFlightPerConnection = inFlight }
         if let seed { s.seed = seed }
+        if let rampUp { s.rampUpSeconds = rampUp }
         try s.validate()
         if let host, !allowRemote, !["127.0.0.1", "localhost", "::1"].contains(host) && !host.hasPrefix("127.") {
             throw ValidationError("refusing to load a non-loopback host (\(host)) without --allow-remote")
