@@ -137,7 +137,7 @@ public final class LoadRunner: Sendable {
         let loadStart = ContinuousClock.now
         let deadline = scenario.durationSeconds.map { loadStart.advanced(by: .seconds($0)) }
 
-        func shouldContinue() -> Bool {
+        let shouldContinue: @Sendable () -> Bool = {
             if let deadline, ContinuousClock.now >= deadline { return false }
             if let budget, !budget.take() { return false }
             return true
@@ -145,18 +145,9 @@ public final class LoadRunner: Sendable {
 
         switch scenario.mode {
         case .closed:
-            await withTaskGroup(of: Void.self) { group in
-                for terminal in terminals {
-                    for _ in 0..<scenario.inFlightPerConnection {
-                        group.addTask {
-                            while shouldContinue() {
-                                let intended = ContinuousClock.now
-                                await self.one(terminal, date: date, intended: intended, stats: stats)
-                            }
-                        }
-                    }
-                }
-            }
+            let driver = ClosedLoopDriver(runner: self, terminals: terminals, date: date, stats: stats,
+                                          inFlightPerConnection: scenario.inFlightPerConnection, shouldContinue: shouldContinue)
+            await driver.run()
         case .open:
             let driver = OpenLoopDriver(runner: self, terminals: terminals, date: date, stats: stats,
                                         ratePerSecond: Double(scenario.targetRatePerSecond ?? 1), deadline: deadline, budget: budget)
@@ -295,19 +286,6 @@ public final class LoadRunner: Sendable {
                 stats.markReversed(terminalID: terminal.folder.info.terminalID, stan: original[11] ?? "", transmittedAt: original[7] ?? "")
             }
         }
-    }
-
-    /// Closed loop: chooses, sends and records one request.
-    func one(_ terminal: LoadTerminal, date: CalendarDate, intended: ContinuousClock.Instant, stats: LoadStatistics) async {
-        let prepared = prepare(terminal, date: date)
-        stats.sent()
-        let result: Result<ISOMessage, any Error>
-        do {
-            result = .success(try await terminal.client.send(prepared.request, macKey: terminal.folder.macKey))
-        } catch {
-            result = .failure(error)
-        }
-        finish(prepared, result, terminal: terminal, intended: intended, stats: stats)
     }
 }
 

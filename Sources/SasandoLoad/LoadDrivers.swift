@@ -1,6 +1,7 @@
 import NIOCore
 import SasandoCore
 import SasandoISO8583
+import SasandoTransport
 import Synchronization
 
 /// Open loop, run on the terminals' own event loops. Each event loop sends its terminals' share of
@@ -172,5 +173,69 @@ final class LoopSchedule: @unchecked Sendable {
         guard !scheduling, outstanding == 0, let done = onDone else { return }
         onDone = nil
         done()
+    }
+}
+
+/// Closed loop, on the terminals' own event loops: each connection keeps `inFlight` requests
+/// outstanding, and every answer, recorded where it arrives, sends the next at once. Same reasons
+/// as the open loop: no task and no hop per request, so the generator leaves the cores to the
+/// switch and the database it measures.
+final class ClosedLoopDriver: Sendable {
+    private let runner: LoadRunner
+    private let terminals: [LoadTerminal]
+    private let date: CalendarDate
+    private let stats: LoadStatistics
+    private let inFlightPerConnection: Int
+    private let shouldContinue: @Sendable () -> Bool
+
+    init(runner: LoadRunner, terminals: [LoadTerminal], date: CalendarDate, stats: LoadStatistics,
+         inFlightPerConnection: Int, shouldContinue: @escaping @Sendable () -> Bool) {
+        precondition(inFlightPerConnection > 0)
+        self.runner = runner
+        self.terminals = terminals
+        self.date = date
+        self.stats = stats
+        self.inFlightPerConnection = inFlightPerConnection
+        self.shouldContinue = shouldContinue
+    }
+
+    /// Returns once every chain has ended (the duration passed or the request budget ran out)
+    /// and its last request was answered or failed.
+    func run() async {
+        let chains = terminals.count * inFlightPerConnection
+        guard chains > 0 else { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let remaining = Mutex(chains)
+            let chainEnded: @Sendable () -> Void = {
+                let last = remaining.withLock { n -> Bool in
+                    n -= 1
+                    return n == 0
+                }
+                if last { continuation.resume() }
+            }
+            for terminal in terminals {
+                let eventLoop = terminal.client.channel.eventLoop
+                for _ in 0..<inFlightPerConnection {
+                    eventLoop.execute { self.sendNext(terminal, chainEnded: chainEnded) }
+                }
+            }
+        }
+    }
+
+    private func sendNext(_ terminal: LoadTerminal, chainEnded: @escaping @Sendable () -> Void) {
+        guard shouldContinue() else { return chainEnded() }
+        let prepared = runner.prepare(terminal, date: date)
+        let intended = ContinuousClock.now
+        stats.sent()
+        terminal.client.sendFuture(prepared.request, macKey: terminal.folder.macKey).whenComplete { result in
+            self.runner.finish(prepared, result, terminal: terminal, intended: intended, stats: self.stats)
+            if case .failure(TerminalClientError.connectionClosed) = result {
+                // The link is gone: this chain ends (its failure is counted) rather than spinning.
+                return chainEnded()
+            }
+            // Through the loop's queue, not recursion: a request that fails at once (never sent)
+            // must not grow the stack.
+            terminal.client.channel.eventLoop.execute { self.sendNext(terminal, chainEnded: chainEnded) }
+        }
     }
 }
