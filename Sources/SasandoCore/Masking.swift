@@ -27,3 +27,16 @@ extension StringProtocol {
         return String(self[..<end])
     }
 }
+
+extension String {
+    /// The same for a `String`, on its contiguous UTF-8 bytes (the generic version walks a
+    /// `Collection` index by index: 4% of the switch's CPU at the peak, from field 48's parsing).
+    public func trimmingTrailingSpaces() -> String {
+        var copy = self
+        return copy.withUTF8 { bytes in
+            var end = bytes.count
+            while end > 0, bytes[end - 1] == UInt8(ascii: " ") { end -= 1 }
+            return end == bytes.count ? self : String(decoding: UnsafeBufferPointer(rebasing: bytes[..<end]), as: UTF8.self)
+        }
+    }
+}

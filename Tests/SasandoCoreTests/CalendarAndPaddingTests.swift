@@ -52,5 +52,9 @@ import Testing
         #expect("".trimmingTrailingSpaces() == "")
         #expect("Ibu Maria Ndun\u{301} ".trimmingTrailingSpaces() == "Ibu Maria Ndun\u{301}")
         #expect("KPG00001"[...].trimmingTrailingSpaces() == "KPG00001")
+        // The generic (Substring) and the String versions agree.
+        for text in ["PLNPOST ", "  A B  ", "        ", "", "Ibu Maria Ndun\u{301}  ", "x"] {
+            #expect(text[...].trimmingTrailingSpaces() == text.trimmingTrailingSpaces())
+        }
     }
 }
