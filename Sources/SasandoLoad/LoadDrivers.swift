@@ -4,7 +4,9 @@ import SasandoISO8583
 import SasandoTransport
 import Synchronization
 
-/// Open loop, run on the terminals' own event loops. Each event loop sends its terminals' share of
+/// Open loop, run on the terminals' own event loops. Coordinated-omission-correct: every request
+/// has a scheduled send time on a fixed schedule, and its latency counts from then, however late it
+/// went out (the send lag is recorded apart). Each event loop sends its terminals' share of
 /// the schedule from one timer and records every answer where it arrives: no task and no hop
 /// between threads per request. (A task per request, woken by a timer, hopping to the event loop
 /// to write and back to record, cost the generator a third more CPU on a machine it shares with
