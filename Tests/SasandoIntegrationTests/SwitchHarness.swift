@@ -93,7 +93,7 @@ final class SwitchHarness: @unchecked Sendable {
         plan.openingDeposit = openingDeposit
         let directory = TerminalDirectory(database: database)
         let ledger = LedgerAccounts(database: database)
-        try await provisioning.provisionTerminals(plan, directory: directory, ledger: ledger)
+        _ = try await provisioning.provisionTerminals(plan, directory: directory, ledger: ledger)
         let folders = try FileManager.default.contentsOfDirectory(atPath: terminalsDirectory).sorted()
             .map { try TerminalCredentialFolder.load(from: terminalsDirectory + "/" + $0) }
 
