@@ -345,7 +345,9 @@ struct ConsoleRouterTests {
     @Test("/metrics serves the Prometheus registry")
     func metrics() async throws {
         try await ConsoleFixture.run { client, fixture in
-            fixture.registry.makeCounter(name: MetricNames.responses, labels: [("mti", "0210"), ("response_code", "00")]).increment()
+            // Through the swift-metrics factory, as the switch's counters are made.
+            PrometheusMetricsFactory(registry: fixture.registry)
+                .makeCounter(label: MetricNames.responses, dimensions: [("mti", "0210"), ("response_code", "00")]).increment(by: 1)
             let response = try await client.execute(uri: "/metrics", method: .get)
             #expect(response.status == .ok)
             #expect(String(buffer: response.body).contains("sasando_responses_total{mti=\"0210\",response_code=\"00\"} 1"))
