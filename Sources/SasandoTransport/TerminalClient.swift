@@ -78,8 +78,8 @@ public final class TerminalClient: Sendable {
     }
 
     /// As `send`, without a task: the response completes the future on the connection's event
-    /// loop. Called on that loop (the load generator's open loop), the write goes out at once,
-    /// with no hop between threads.
+    /// loop. Called on that loop (the load generator's closed and open loops), the write goes out
+    /// at once, with no hop between threads.
     public func sendFuture(_ request: ISOMessage, macKey: [UInt8]? = nil) -> EventLoopFuture<ISOMessage> {
         do {
             let body = if let macKey { try ISO8583Codec.encodeWithMAC(request, key: macKey) } else { try ISO8583Codec.encode(request) }
