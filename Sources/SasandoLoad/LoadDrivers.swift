@@ -40,17 +40,24 @@ final class OpenLoopDriver: Sendable {
     /// Returns once every loop has scheduled its last request and every request was answered,
     /// failed or not sent.
     func run() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let remaining = Mutex(schedules.count)
-            for schedule in schedules {
-                schedule.start {
-                    let last = remaining.withLock { n -> Bool in
-                        n -= 1
-                        return n == 0
-                    }
-                    if last { continuation.resume() }
-                }
+        await untilAllDone(schedules.count) { done in
+            for schedule in schedules { schedule.start(onDone: done) }
+        }
+    }
+}
+
+/// Sets `count` pieces of work going on the event loops (`start` hands each the `done` to call
+/// once) and returns when all have called it.
+private func untilAllDone(_ count: Int, _ start: (_ done: @escaping @Sendable () -> Void) -> Void) async {
+    guard count > 0 else { return }
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        let remaining = Mutex(count)
+        start {
+            let last = remaining.withLock { n -> Bool in
+                n -= 1
+                return n == 0
             }
+            if last { continuation.resume() }
         }
     }
 }
@@ -145,8 +152,7 @@ final class LoopSchedule: @unchecked Sendable {
         slots[i].inFlight += 1
         let terminal = terminals[i]
         let prepared = runner.prepare(terminal, date: date)
-        stats.sent()
-        stats.recordSendLag(microseconds: LoadRunner.micros(since: intended))
+        stats.sent(lagMicroseconds: LoadRunner.micros(since: intended))
         // The connection's promise is on this loop, so the callback runs here.
         terminal.client.sendFuture(prepared.request, macKey: terminal.folder.macKey).whenComplete { result in
             self.runner.finish(prepared, result, terminal: terminal, intended: intended, stats: self.stats)
@@ -204,17 +210,7 @@ final class ClosedLoopDriver: Sendable {
     /// Returns once every chain has ended (the duration passed or the request budget ran out)
     /// and its last request was answered or failed.
     func run() async {
-        let chains = terminals.count * inFlightPerConnection
-        guard chains > 0 else { return }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let remaining = Mutex(chains)
-            let chainEnded: @Sendable () -> Void = {
-                let last = remaining.withLock { n -> Bool in
-                    n -= 1
-                    return n == 0
-                }
-                if last { continuation.resume() }
-            }
+        await untilAllDone(terminals.count * inFlightPerConnection) { chainEnded in
             for terminal in terminals {
                 let eventLoop = terminal.client.channel.eventLoop
                 for _ in 0..<inFlightPerConnection {

@@ -74,6 +74,9 @@ public struct LoadReport: Codable, Sendable {
         sendLag = s.sendLag.flatMap { Self.latency("send lag", $0) }
     }
 
+    /// The latency table's rows: each message type, then the send lag (open loop).
+    var tableRows: [Latency] { latencies + (sendLag.map { [$0] } ?? []) }
+
     static func latency(_ type: String, _ h: Histogram<UInt64>) -> Latency? {
         guard h.totalCount > 0 else { return nil }
         func ms(_ v: UInt64) -> Double { Double(v) / 1000 }
@@ -89,7 +92,7 @@ public struct LoadReport: Codable, Sendable {
         lines.append("scenario \(scenario.name): \(String(format: "%.1f", elapsedSeconds)) s (ramp-up \(String(format: "%.1f", rampUpSeconds)) s, load \(String(format: "%.1f", loadSeconds)) s), sent \(sent), completed \(completed), approved \(approved)")
         lines.append(String(format: "throughput %.0f requests/s, approved payments %.0f/s (per second of the load phase)", throughputPerSecond, approvedPaymentsPerSecond))
         lines.append("latency (ms)       count      p50      p90      p99    p99.9      max")
-        for l in latencies + (sendLag.map { [$0] } ?? []) {
+        for l in tableRows {
             lines.append(String(format: "  %-10@ %10llu %8.2f %8.2f %8.2f %8.2f %8.2f", l.type as NSString, l.count, l.p50Ms, l.p90Ms, l.p99Ms, l.p999Ms, l.maxMs))
         }
         if sendLag != nil {
@@ -171,7 +174,7 @@ public struct LoadReport: Codable, Sendable {
 
     public func html() -> String {
         var rows = ""
-        for l in latencies + (sendLag.map { [$0] } ?? []) {
+        for l in tableRows {
             rows += "<tr><td>\(Self.escape(l.type))</td><td>\(l.count)</td>" + [l.p50Ms, l.p90Ms, l.p99Ms, l.p999Ms, l.maxMs].map { String(format: "<td>%.2f</td>", $0) }.joined() + "</tr>"
         }
         var codes = ""

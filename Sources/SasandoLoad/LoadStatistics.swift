@@ -51,25 +51,31 @@ public final class LoadStatistics: Sendable {
 
     func sent(_ count: Int = 1) { state.withLock { $0.sent += count } }
 
+    /// An open-loop request sent `lagMicroseconds` after its scheduled time: counted, and its lag
+    /// recorded, under one lock (this is per request, on the event loops).
+    func sent(lagMicroseconds: UInt64) {
+        state.withLock { s in
+            s.sent += 1
+            if s.sendLag == nil { s.sendLag = histogram() }
+            _ = s.sendLag!.record(Self.clamped(lagMicroseconds))
+        }
+    }
+
+    /// Histograms take 1 µs to `latencyMicrosecondsMax`.
+    static func clamped(_ microseconds: UInt64) -> UInt64 { min(max(microseconds, 1), latencyMicrosecondsMax) }
+
     /// - Parameter expected: whether this answer is what the scenario expects (else the run fails).
     func record(_ type: RequestType, code: String, latencyMicroseconds: UInt64, expected: Bool) {
         let second = secondsSinceStart()
         state.withLock { s in
             if s.histograms[type] == nil { s.histograms[type] = histogram() }
-            _ = s.histograms[type]!.record(min(max(latencyMicroseconds, 1), Self.latencyMicrosecondsMax))
+            _ = s.histograms[type]!.record(Self.clamped(latencyMicroseconds))
             s.codes[type, default: [:]][code, default: 0] += 1
             s.completed += 1
             if code == "00" { s.approved += 1 }
             if !expected { s.unexpected += 1 }
             while s.perSecond.count <= second { s.perSecond.append(0) }
             s.perSecond[second] += 1
-        }
-    }
-
-    func recordSendLag(microseconds: UInt64) {
-        state.withLock { s in
-            if s.sendLag == nil { s.sendLag = histogram() }
-            _ = s.sendLag!.record(min(max(microseconds, 1), Self.latencyMicrosecondsMax))
         }
     }
 

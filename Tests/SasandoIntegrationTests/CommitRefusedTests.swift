@@ -21,19 +21,14 @@ import Testing
         defer { run.cancel() }
         try await IntegrationEnvironment.migrateOnce(database)
 
-        let digits = String((0..<6).map { _ in "0123456789".randomElement()! })
-        let merchant = "COMMITRF0" + digits, terminalID = "CR" + digits
-        let directory = TerminalDirectory(database: database)
-        try await directory.upsertPaymentPoint(merchantID: merchant, name: "Commit refused \(digits)")
-        try await LedgerAccounts(database: database).openPaymentPoint(merchantID: merchant, openingDeposit: .rupiah(10_000_000))
-        try await directory.insertTerminal(terminalID: terminalID, merchantID: merchant, macKey: [UInt8](repeating: 7, count: 32))
-        let terminal = TerminalRecord(terminalID: terminalID, merchantID: merchant, terminalStatus: .active, merchantStatus: .active,
-                                      macKey: [UInt8](repeating: 7, count: 32))
-        let depositBefore = try await Self.int(database, "SELECT balance FROM accounts WHERE code = \("DEP:" + merchant)")
+        let terminal = try await IntegrationEnvironment.ownPaymentPoint(database, merchantPrefix: "COMMITRF0", terminalPrefix: "CR",
+                                                                        name: "Commit refused", deposit: .rupiah(10_000_000), macKeyByte: 7)
+        let merchant = terminal.merchantID, terminalID = terminal.terminalID
+        let depositBefore = try await IntegrationEnvironment.int(database, "SELECT balance FROM accounts WHERE code = \("DEP:" + merchant)")
 
         // A deferred check that fails at COMMIT, for this terminal's rows only (other tests share
         // the database): the write succeeds, COMMIT gets an ErrorResponse.
-        let trigger = "test_commit_refused_" + digits
+        let trigger = "test_commit_refused_" + terminalID.dropFirst(2)
         try await database.client.query(PostgresQuery(unsafeSQL: """
             CREATE OR REPLACE FUNCTION \(trigger)() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN RAISE EXCEPTION 'refused at COMMIT by the test' USING ERRCODE = 'check_violation'; END $$
@@ -70,18 +65,13 @@ import Testing
         }
         let answer = try #require(refused, "no answer: a refused COMMIT was treated as an unknown outcome")
         #expect(answer[39] == "91")
-        #expect(try await Self.int(database, "SELECT count(*) FROM transactions WHERE terminal_id = \(terminalID)") == 0)
-        #expect(try await Self.int(database, "SELECT balance FROM accounts WHERE code = \("DEP:" + merchant)") == depositBefore)
+        #expect(try await IntegrationEnvironment.int(database, "SELECT count(*) FROM transactions WHERE terminal_id = \(terminalID)") == 0)
+        #expect(try await IntegrationEnvironment.int(database, "SELECT balance FROM accounts WHERE code = \("DEP:" + merchant)") == depositBefore)
 
         // Nothing was recorded, so the same request is decided afresh and approved.
         let again = try #require(await flows.process(payment, terminal: terminal))
         #expect(again[39] == "00")
         let total = (Int64(payment[4] ?? "") ?? 0) + (Int64((payment[28] ?? "D0").dropFirst()) ?? 0)
-        #expect(try await Self.int(database, "SELECT balance FROM accounts WHERE code = \("DEP:" + merchant)") == depositBefore - total)
-    }
-
-    static func int(_ database: SasandoDatabase, _ query: PostgresQuery) async throws -> Int64 {
-        for try await v in try await database.client.query(query).decode(Int64.self) { return v }
-        throw LedgerError("no row")
+        #expect(try await IntegrationEnvironment.int(database, "SELECT balance FROM accounts WHERE code = \("DEP:" + merchant)") == depositBefore - total)
     }
 }

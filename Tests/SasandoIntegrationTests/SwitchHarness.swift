@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
+import PostgresNIO
 import SasandoCore
 import SasandoISO8583
 import SasandoLedger
@@ -32,6 +33,27 @@ enum IntegrationEnvironment {
         try await task.value
     }
     private static let migration = Mutex<Task<Void, any Error>?>(nil)
+
+    /// A payment point of the test's own (merchant `merchantPrefix` + 6 random digits, terminal
+    /// `terminalPrefix` + the same digits) with `deposit` and one active terminal whose MAC key is
+    /// 32 × `macKeyByte`: for tests that drive the flows and the posting engine without a switch.
+    static func ownPaymentPoint(_ database: SasandoDatabase, merchantPrefix: String, terminalPrefix: String, name: String,
+                                deposit: Sen, macKeyByte: UInt8) async throws -> TerminalRecord {
+        let digits = String((0..<6).map { _ in "0123456789".randomElement()! })
+        let merchant = merchantPrefix + digits, terminalID = terminalPrefix + digits
+        let macKey = [UInt8](repeating: macKeyByte, count: 32)
+        let directory = TerminalDirectory(database: database)
+        try await directory.upsertPaymentPoint(merchantID: merchant, name: "\(name) \(digits)")
+        try await LedgerAccounts(database: database).openPaymentPoint(merchantID: merchant, openingDeposit: deposit)
+        try await directory.insertTerminal(terminalID: terminalID, merchantID: merchant, macKey: macKey)
+        return TerminalRecord(terminalID: terminalID, merchantID: merchant, terminalStatus: .active, merchantStatus: .active, macKey: macKey)
+    }
+
+    /// The first column of the first row as an integer.
+    static func int(_ database: SasandoDatabase, _ query: PostgresQuery) async throws -> Int64 {
+        for try await v in try await database.client.query(query).decode(Int64.self) { return v }
+        throw LedgerError("no row")
+    }
 
     static var schemaSQL: String {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

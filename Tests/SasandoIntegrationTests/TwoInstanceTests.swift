@@ -25,16 +25,11 @@ import Testing
         try await IntegrationEnvironment.migrateOnce(databaseA)
 
         // An own payment point with a deposit large enough for every payment.
-        let digits = String((0..<6).map { _ in "0123456789".randomElement()! })
-        let merchant = "TWOINST00" + digits, terminalID = "TW" + digits
-        let directory = TerminalDirectory(database: databaseA)
-        try await directory.upsertPaymentPoint(merchantID: merchant, name: "Two instances \(digits)")
-        try await LedgerAccounts(database: databaseA).openPaymentPoint(merchantID: merchant, openingDeposit: .rupiah(1_000_000_000))
-        try await directory.insertTerminal(terminalID: terminalID, merchantID: merchant, macKey: [UInt8](repeating: 9, count: 32))
+        let terminal = try await IntegrationEnvironment.ownPaymentPoint(databaseA, merchantPrefix: "TWOINST00", terminalPrefix: "TW",
+                                                                        name: "Two instances", deposit: .rupiah(1_000_000_000), macKeyByte: 9)
+        let merchant = terminal.merchantID, terminalID = terminal.terminalID
         try await databaseA.client.query("UPDATE payment_points SET daily_limit_sen = 9000000000000000 WHERE merchant_id = \(merchant)")
-        let terminal = TerminalRecord(terminalID: terminalID, merchantID: merchant, terminalStatus: .active, merchantStatus: .active,
-                                      macKey: [UInt8](repeating: 9, count: 32))
-        let depositBefore = try await Self.int(databaseA, "SELECT balance FROM accounts WHERE code = \("DEP:" + merchant)")
+        let depositBefore = try await IntegrationEnvironment.int(databaseA, "SELECT balance FROM accounts WHERE code = \("DEP:" + merchant)")
 
         let engineA = PostingEngine(database: databaseA, configuration: PostingEngineConfiguration(), logger: logger)
         let engineB = PostingEngine(database: databaseB, configuration: PostingEngineConfiguration(), logger: logger)
@@ -81,9 +76,9 @@ import Testing
         #expect(approved > payments.count / 2, "\(approved) of \(payments.count) approved")
 
         // Once each in the record and in the ledger, and the deposit paid exactly the approved sum.
-        let recorded = try await Self.int(databaseA, "SELECT count(*) FROM transactions WHERE terminal_id = \(terminalID)")
-        let journals = try await Self.int(databaseA, "SELECT count(*) FROM transactions WHERE terminal_id = \(terminalID) AND journal_id IS NOT NULL")
-        let depositAfter = try await Self.int(databaseA, "SELECT balance FROM accounts WHERE code = \("DEP:" + merchant)")
+        let recorded = try await IntegrationEnvironment.int(databaseA, "SELECT count(*) FROM transactions WHERE terminal_id = \(terminalID)")
+        let journals = try await IntegrationEnvironment.int(databaseA, "SELECT count(*) FROM transactions WHERE terminal_id = \(terminalID) AND journal_id IS NOT NULL")
+        let depositAfter = try await IntegrationEnvironment.int(databaseA, "SELECT balance FROM accounts WHERE code = \("DEP:" + merchant)")
         #expect(recorded == Int64(payments.count))
         #expect(journals == Int64(approved))
         #expect(depositBefore - depositAfter == approvedSen)
@@ -92,10 +87,5 @@ import Testing
         // Races are likely here (the same 30 payments reach both at once) but not certain, so they
         // are reported, not required; a lost race not known to be rolled back would leave no answer.
         #expect(failed == 0, "\(failed) batches failed (\(lost) races lost and decided again)")
-    }
-
-    static func int(_ database: SasandoDatabase, _ query: PostgresQuery) async throws -> Int64 {
-        for try await v in try await database.client.query(query).decode(Int64.self) { return v }
-        throw LedgerError("no row")
     }
 }
