@@ -6,12 +6,20 @@ import SasandoLedger
 /// since the run started — same count and sums, none missing, none extra, reversals accounted —
 /// and every ledger invariant must hold.
 public enum LedgerAudit {
-    public static func run(database: SasandoDatabase, result: LoadResult) async throws -> LoadReport.Audit {
+    /// The database's clock, read before the run's first request: the audit's boundary. Rows are
+    /// stamped by that clock (`created_at`, the batch transaction's start), so the boundary needs
+    /// no slack: an earlier run on the same terminals, even one that ended a moment before, is not
+    /// counted, and the generator's own clock does not matter.
+    public static func databaseNow(_ database: SasandoDatabase) async throws -> Date {
+        for try await now in try await database.client.query("SELECT clock_timestamp()").decode(Date.self) { return now }
+        throw LedgerError("the database did not tell its time")
+    }
+
+    /// - Parameter since: `databaseNow` before the run started.
+    public static func run(database: SasandoDatabase, result: LoadResult, since: Date) async throws -> LoadReport.Audit {
         let seen = result.statistics.state.withLock { $0.approvedPayments }
         var seenByKey: [String: ApprovedPayment] = [:]
         for p in seen { seenByKey["\(p.terminalID)|\(p.stan)|\(p.transmittedAt)"] = p }
-        // A little slack for clock granularity; the run's terminals were used by nobody else.
-        let since = result.startedAt.addingTimeInterval(-2)
         let rows = try await database.client.query("""
             SELECT t.terminal_id, t.stan, t.transmitted_at, t.rrn, t.amount_sen, t.fee_sen, t.response_code, t.journal_id IS NOT NULL,
                    EXISTS (SELECT 1 FROM transactions r WHERE r.original_id = t.id AND r.kind = 'reversal' AND r.journal_id IS NOT NULL)

@@ -49,9 +49,8 @@ struct SasandoLoadCommand: AsyncParsableCommand {
         options.repeatCustomers = repeatCustomers
         let mode = s.mode == .open ? "open loop \(s.targetRatePerSecond ?? 0)/s" : "closed loop \(s.inFlightPerConnection) in flight"
         print("scenario \(s.name): \(s.terminals) terminals, \(mode), \(s.durationSeconds.map { "\($0) s" } ?? "\(s.requests ?? 0) requests"), mix \(s.mix.inquiry)/\(s.mix.payment)/\(s.mix.reversal), seed \(s.seed)")
-        let result = try await LoadRunner(options: options).run()
-        var report = LoadReport(result: result, machine: Self.machine())
-        report.scenario = s
+        // The audit's database, opened first: its clock marks where this run's rows begin.
+        var audit: (database: SasandoDatabase, task: Task<Void, any Error>, since: Date)?
         if !noAudit {
             guard let url = ProcessInfo.processInfo.environment["SASANDO_DATABASE_URL"], !url.isEmpty else {
                 throw ValidationError("the audit needs SASANDO_DATABASE_URL (or pass --no-audit)")
@@ -60,8 +59,14 @@ struct SasandoLoadCommand: AsyncParsableCommand {
             logger.logLevel = .error
             let database = try SasandoDatabase(url: url, connectionsMax: 2, logger: logger)
             let task = Task { try await database.run() }
-            report.audit = try await LedgerAudit.run(database: database, result: result)
-            task.cancel()
+            audit = (database, task, try await LedgerAudit.databaseNow(database))
+        }
+        defer { audit?.task.cancel() }
+        let result = try await LoadRunner(options: options).run()
+        var report = LoadReport(result: result, machine: Self.machine())
+        report.scenario = s
+        if let audit {
+            report.audit = try await LedgerAudit.run(database: audit.database, result: result, since: audit.since)
         }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let base = (out as NSString).appendingPathComponent(s.name)

@@ -38,13 +38,41 @@ import Testing
         }
     }
 
-    /// 2 s of the scenario `configure` makes (4 terminals in 2 payment points, 30% inquiries, 60%
-    /// payments, 10% reversals) against a fresh switch; `check` looks at the result, then the
-    /// ledger audit must agree with what the terminals saw.
+    /// A second run right after the first on the same terminals: its audit counts its own rows
+    /// only (the boundary is the database's clock before its first request, with no slack that
+    /// would take in the first run's last payments).
+    @Test func backToBackRunsAreAuditedApart() async throws {
+        let harness = try await SwitchHarness.start(terminals: 4, paymentPoints: 2, openingDeposit: .rupiah(1_000_000_000))
+        defer { Task { await harness.stop() } }
+        let configure: (inout Scenario) -> Void = { $0.mode = .closed; $0.inFlightPerConnection = 2 }
+        _ = try await Self.load(harness, configure)
+        // At once, as scripts/test runs scenarios one after the other on the same terminals.
+        let (second, since) = try await Self.load(harness, configure)
+        let audit = try await LedgerAudit.run(database: harness.database, result: second, since: since)
+        #expect(audit.approvedSeen > 0)
+        #expect(audit.approvedSeen == audit.approvedInLedger && audit.amountSeenSen == audit.amountInLedgerSen,
+                "seen \(audit.approvedSeen), in ledger \(audit.approvedInLedger)")
+        #expect(audit.postedButNotApproved.isEmpty)
+    }
+
+    /// 2 s of the scenario `configure` makes against a fresh switch; `check` looks at the result,
+    /// then the ledger audit must agree with what the terminals saw.
     static func run(_ configure: (inout Scenario) -> Void,
                     check: (LoadResult, LoadReport) throws -> Void) async throws {
         let harness = try await SwitchHarness.start(terminals: 4, paymentPoints: 2, openingDeposit: .rupiah(1_000_000_000))
         defer { Task { await harness.stop() } }
+        let (result, since) = try await load(harness, configure)
+        try check(result, LoadReport(result: result, machine: "test"))
+        let audit = try await LedgerAudit.run(database: harness.database, result: result, since: since)
+        #expect(audit.approvedSeen > 0)
+        #expect(audit.approvedSeen == audit.approvedInLedger && audit.amountSeenSen == audit.amountInLedgerSen)
+        #expect(audit.reversedSeen == audit.reversedInLedger)
+        #expect(audit.missingFromLedger.isEmpty && audit.postedButNotApproved.isEmpty && audit.mismatched.isEmpty)
+    }
+
+    /// 2 s on the harness's 4 terminals (2 payment points; 30% inquiries, 60% payments, 10%
+    /// reversals, then what `configure` changes), and the audit's boundary read before it.
+    static func load(_ harness: SwitchHarness, _ configure: (inout Scenario) -> Void) async throws -> (LoadResult, since: Date) {
         var scenario = Scenario(name: "load-driver-test")
         scenario.terminals = 4
         scenario.durationSeconds = 2
@@ -54,15 +82,9 @@ import Testing
         options.host = "127.0.0.1"
         options.port = harness.port
         options.progress = false
-
+        let since = try await LedgerAudit.databaseNow(harness.database)
         let result = try await LoadRunner(options: options, log: { _ in }).run()
-        try check(result, LoadReport(result: result, machine: "test"))
-
-        let audit = try await LedgerAudit.run(database: harness.database, result: result)
-        #expect(audit.approvedSeen > 0)
-        #expect(audit.approvedSeen == audit.approvedInLedger && audit.amountSeenSen == audit.amountInLedgerSen)
-        #expect(audit.reversedSeen == audit.reversedInLedger)
-        #expect(audit.missingFromLedger.isEmpty && audit.postedButNotApproved.isEmpty && audit.mismatched.isEmpty)
+        return (result, since)
     }
 
     /// Answers to the load (sign-ons excluded).
