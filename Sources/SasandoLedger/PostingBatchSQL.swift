@@ -9,9 +9,10 @@ extension PostingEngine {
     /// One batch, one transaction: read and lock, decide (pure), write set-based, COMMIT.
     /// Returns each request's response; nil for a request to decide in the next batch.
     ///
-    /// Two round trips for a batch without reversals. A connection sends queued statements back to
-    /// back, so BEGIN (with the transaction's statement timeout) goes out with the snapshot, and
-    /// COMMIT with the write: the batch does not wait for an answer it needs nothing from.
+    /// Five statements, and the batch's task waits twice: PostgresNIO sends a queued statement from
+    /// its I/O thread as soon as the one before is answered (one at a time: it does not pipeline),
+    /// so BEGIN and the statement timeout go ahead of the snapshot, and COMMIT follows the write,
+    /// without the task waiting for answers it needs nothing from.
     func runBatch(_ requests: [PostingRequest], on connection: PostgresConnection, phase: PhaseBox) async throws -> [ISOMessage?] {
         let logger = self.logger
         let begun: EventLoopFuture<PostgresQueryResult> = connection.query("BEGIN", logger: logger)

@@ -23,10 +23,16 @@ public struct PostingEngineConfiguration: Sendable {
     /// How long a batch may wait for a database connection and its statements before its requests
     /// get `91`. COMMIT itself is never timed out (see `PostingResult.outcomeUnknown`).
     public var databaseWaitMilliseconds: Int
+    /// While at most this many requests wait in all, the lanes' requests go in one batch at a time
+    /// (`BatchDispatch`: fewer, larger batches at light load); 0 keeps lanes apart at any load.
+    public var mergeRequestsMax: Int
 
     public init(batchRequestsMax: Int = 1_000, batchWaitMicroseconds: Int = 2_000, queueRequestsMax: Int = 20_000,
-                concurrentBatchesMax: Int = 1, lanes: Int = 2, databaseWaitMilliseconds: Int = Limits.databaseWaitMillisecondsMax) {
+                concurrentBatchesMax: Int = 1, lanes: Int = 2, databaseWaitMilliseconds: Int = Limits.databaseWaitMillisecondsMax,
+                mergeRequestsMax: Int = 32) {
         precondition(batchRequestsMax > 0 && queueRequestsMax >= batchRequestsMax && concurrentBatchesMax > 0 && lanes > 0)
+        precondition((0...batchRequestsMax).contains(mergeRequestsMax))
+        self.mergeRequestsMax = mergeRequestsMax
         self.lanes = lanes
         self.batchRequestsMax = batchRequestsMax
         self.batchWaitMicroseconds = batchWaitMicroseconds
@@ -37,7 +43,8 @@ public struct PostingEngineConfiguration: Sendable {
 
     /// One transaction per request, as a baseline for benchmarks.
     public static func unbatched(connections: Int) -> PostingEngineConfiguration {
-        PostingEngineConfiguration(batchRequestsMax: 1, batchWaitMicroseconds: 0, queueRequestsMax: 20_000, concurrentBatchesMax: connections, lanes: 1)
+        PostingEngineConfiguration(batchRequestsMax: 1, batchWaitMicroseconds: 0, queueRequestsMax: 20_000, concurrentBatchesMax: connections, lanes: 1,
+                                   mergeRequestsMax: 0)
     }
 }
 
@@ -55,18 +62,24 @@ public final class PostingEngine: Service, Sendable {
         let continuation: CheckedContinuation<PostingResult, Never>
     }
 
-    private struct Queue: Sendable {
-        var items: [Waiting] = []
-        var firstArrival: ContinuousClock.Instant?
+    /// The dispatch state machine and the dispatcher's wake-up, under one lock.
+    private struct Dispatcher: Sendable {
+        var machine: BatchDispatch<Waiting>
         var wakeUp: CheckedContinuation<Void, Never>?
-        var stopped = false
+        /// Set when something happened while the dispatcher was between looking and waiting.
+        var changed = false
+
+        mutating func takeWakeUp() -> CheckedContinuation<Void, Never>? {
+            guard let wakeUp else { changed = true; return nil }
+            self.wakeUp = nil
+            return wakeUp
+        }
     }
 
     public let database: SasandoDatabase
     let configuration: PostingEngineConfiguration
     let logger: Logger
-    private final class Lane: Sendable { let queue = Mutex(Queue()) }
-    private let lanes: [Lane]
+    private let dispatcher: Mutex<Dispatcher>
     let accountIDs = Mutex<[String: Int64]>([:])
     /// Statistics for benchmarks and the console.
     public let statistics = Mutex(Statistics())
@@ -83,27 +96,29 @@ public final class PostingEngine: Service, Sendable {
         self.database = database
         self.configuration = configuration
         self.logger = logger
-        self.lanes = (0..<configuration.lanes).map { _ in Lane() }
+        let lanes = configuration.lanes
+        self.dispatcher = Mutex(Dispatcher(machine: BatchDispatch(
+            lanes: lanes, batchRequestsMax: configuration.batchRequestsMax,
+            batchWait: .microseconds(configuration.batchWaitMicroseconds),
+            laneRequestsMax: max(configuration.batchRequestsMax, configuration.queueRequestsMax / lanes),
+            batchesPerLaneMax: configuration.concurrentBatchesMax, mergeRequestsMax: configuration.mergeRequestsMax)))
     }
 
-    private func lane(for request: PostingRequest) -> Lane {
+    private func lane(for request: PostingRequest) -> Int {
         var hash: UInt64 = 1469598103934665603
         for byte in request.merchantID.utf8 { hash = (hash ^ UInt64(byte)) &* 1099511628211 }
-        return lanes[Int(hash % UInt64(lanes.count))]
+        return Int(hash % UInt64(configuration.lanes))
     }
 
     /// Queues a request and waits for its decision. Never throws: failures are results.
     public func submit(_ request: PostingRequest) async -> PostingResult {
-        await withCheckedContinuation { continuation in
-            let perLaneMax = max(configuration.batchRequestsMax, configuration.queueRequestsMax / lanes.count)
-            let (accepted, wake): (Bool, CheckedContinuation<Void, Never>?) = lane(for: request).queue.withLock { q in
-                guard !q.stopped, q.items.count < perLaneMax else { return (false, nil) }
-                q.items.append(Waiting(request: request, continuation: continuation))
-                if q.firstArrival == nil { q.firstArrival = .now }
-                defer { q.wakeUp = nil }
-                return (true, q.wakeUp)
+        let lane = lane(for: request)
+        return await withCheckedContinuation { continuation in
+            let (admission, wake) = dispatcher.withLock { d in
+                let admission = d.machine.arrive(Waiting(request: request, continuation: continuation), lane: lane, now: .now)
+                return (admission, admission == .queued(wake: true) ? d.takeWakeUp() : nil)
             }
-            if !accepted {
+            if admission == .refused {
                 continuation.resume(returning: .unavailable("posting queue full (\(configuration.queueRequestsMax) requests) or stopping"))
             }
             wake?.resume()
@@ -116,26 +131,10 @@ public final class PostingEngine: Service, Sendable {
             // Cancelled too (another service of the group failed, e.g. the port was taken): stop
             // the same way, or the process would wait here for ever.
             await withTaskCancellationHandler {
+                // High priority: on Linux the global executor gives it its own worker threads, so
+                // batches and their continuations do not queue behind thousands of request tasks.
                 await withDiscardingTaskGroup { group in
-                    for lane in lanes {
-                        // High priority: on Linux the global executor gives it its own worker threads,
-                        // so a batch's continuations do not queue behind thousands of request tasks.
-                        group.addTask(priority: .high) {
-                            // The slot is taken before the batch is cut, so under load a batch grows
-                            // while the previous one commits.
-                            let slots = AsyncSemaphore(self.configuration.concurrentBatchesMax)
-                            await withDiscardingTaskGroup { batches in
-                                while true {
-                                    await slots.acquire()
-                                    guard let batch = await self.nextBatch(lane) else { slots.release(); break }
-                                    batches.addTask {
-                                        await self.process(batch)
-                                        slots.release()
-                                    }
-                                }
-                            }
-                        }
-                    }
+                    group.addTask(priority: .high) { await self.dispatchBatches() }
                 }
             } onCancel: {
                 self.stop()
@@ -145,51 +144,66 @@ public final class PostingEngine: Service, Sendable {
         }
     }
 
+    /// One dispatcher for every lane: asks the state machine what to start, starts it, or waits
+    /// for an arrival, a completion or a deadline. Returns once stopped and every batch is done.
+    private func dispatchBatches() async {
+        await withDiscardingTaskGroup { group in
+            while true {
+                let next = dispatcher.withLock { d in
+                    d.changed = false
+                    return d.machine.next(now: .now)
+                }
+                switch next {
+                case .finished:
+                    return
+                case .start(let batches) where batches.count == 1 && batches[0].lanes.count > 1:
+                    // A merged batch holds every lane: nothing else can start until it is done, so
+                    // the dispatcher runs it itself (no task to start, no wake-up to hand back).
+                    await process(batches[0].items)
+                    dispatcher.withLock { $0.machine.completed(batches[0]) }
+                case .start(let batches):
+                    for batch in batches {
+                        group.addTask(priority: .high) {
+                            await self.process(batch.items)
+                            let wake = self.dispatcher.withLock { d in
+                                d.machine.completed(batch)
+                                return d.takeWakeUp()
+                            }
+                            wake?.resume()
+                        }
+                    }
+                case .wait(let deadline):
+                    await waitForChange(until: deadline)
+                }
+            }
+        }
+    }
+
+    private func waitForChange(until deadline: ContinuousClock.Instant?) async {
+        var timer: Task<Void, Never>?
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let resumeNow = dispatcher.withLock { d -> Bool in
+                if d.changed { d.changed = false; return true }
+                d.wakeUp = c
+                return false
+            }
+            if resumeNow { c.resume(); return }
+            if let deadline {
+                timer = Task(priority: .high) {
+                    guard (try? await Task.sleep(until: deadline, tolerance: .microseconds(200), clock: .continuous)) != nil else { return }
+                    self.dispatcher.withLock { $0.takeWakeUp() }?.resume()
+                }
+            }
+        }
+        timer?.cancel()
+    }
+
     /// Requests already queued are still decided; new ones are refused.
     private func stop() {
-        for lane in lanes {
-            let wake = lane.queue.withLock { q -> CheckedContinuation<Void, Never>? in
-                q.stopped = true
-                defer { q.wakeUp = nil }
-                return q.wakeUp
-            }
-            wake?.resume()
-        }
-    }
-
-    /// Waits for the first request, then up to `batchWaitMicroseconds` for more (or a full batch).
-    private func nextBatch(_ lane: Lane) async -> [Waiting]? {
-        while true {
-            let state: (count: Int, first: ContinuousClock.Instant?, stopped: Bool) = lane.queue.withLock { ($0.items.count, $0.firstArrival, $0.stopped) }
-            if state.count >= configuration.batchRequestsMax || (state.count > 0 && (state.stopped || configuration.batchWaitMicroseconds == 0)) {
-                return take(lane)
-            }
-            if let first = state.first {
-                let deadline = first.advanced(by: .microseconds(configuration.batchWaitMicroseconds))
-                if ContinuousClock.now >= deadline { return take(lane) }
-                try? await Task.sleep(until: deadline, tolerance: .microseconds(200), clock: .continuous)
-                continue
-            }
-            if state.stopped { return nil }
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                let resumeNow = lane.queue.withLock { q -> Bool in
-                    if !q.items.isEmpty || q.stopped { return true }
-                    q.wakeUp = c
-                    return false
-                }
-                if resumeNow { c.resume() }
-            }
-        }
-    }
-
-    private func take(_ lane: Lane) -> [Waiting] {
-        lane.queue.withLock { q in
-            let n = min(q.items.count, configuration.batchRequestsMax)
-            let batch = Array(q.items.prefix(n))
-            q.items.removeFirst(n)
-            q.firstArrival = q.items.isEmpty ? nil : .now
-            return batch
-        }
+        dispatcher.withLock { d in
+            d.machine.stop()
+            return d.takeWakeUp()
+        }?.resume()
     }
 
     private func process(_ batch: [Waiting]) async {

@@ -28,6 +28,9 @@ public struct SwitchConfiguration: Codable, Sendable, Equatable {
     /// Batches of one lane in the database at once: the next batch's BEGIN and reads overlap the
     /// previous one's writes and COMMIT (it waits for that COMMIT only on rows both lock).
     public var postingBatchesInFlightPerLane: Int = 1
+    /// While at most this many requests wait for a batch, all lanes' requests go in one batch at a
+    /// time (light load: fewer, larger batches, less CPU); above it lanes run side by side. 0: never merge.
+    public var postingMergeRequestsMax: Int = 32
     /// Requests waiting for a batch; past it new requests get `91` at once (the switch is saturated).
     public var postingQueueRequestsMax: Int = 20_000
     /// One transaction per request (for comparison benchmarks); never for production.
@@ -57,6 +60,7 @@ public struct SwitchConfiguration: Codable, Sendable, Equatable {
         try require(postingQueueRequestsMax >= batchRequestsMax, "postingQueueRequestsMax must be >= batchRequestsMax")
         try require((1...16).contains(postingLanes), "postingLanes must be 1...16")
         try require((1...8).contains(postingBatchesInFlightPerLane), "postingBatchesInFlightPerLane must be 1...8")
+        try require((0...batchRequestsMax).contains(postingMergeRequestsMax), "postingMergeRequestsMax must be 0...batchRequestsMax")
         try require(postingLanes * postingBatchesInFlightPerLane < databaseConnectionsMax,
                     "postingLanes x postingBatchesInFlightPerLane must leave a database connection for the rest")
         try require(connectionsMax > 0 && databaseConnectionsMax > 0, "connection limits must be positive")
@@ -79,6 +83,7 @@ extension SwitchConfiguration {
         postingQueueRequestsMax = try c.decodeIfPresent(Int.self, forKey: .postingQueueRequestsMax) ?? postingQueueRequestsMax
         postingLanes = try c.decodeIfPresent(Int.self, forKey: .postingLanes) ?? postingLanes
         postingBatchesInFlightPerLane = try c.decodeIfPresent(Int.self, forKey: .postingBatchesInFlightPerLane) ?? postingBatchesInFlightPerLane
+        postingMergeRequestsMax = try c.decodeIfPresent(Int.self, forKey: .postingMergeRequestsMax) ?? postingMergeRequestsMax
         batchingDisabled = try c.decodeIfPresent(Bool.self, forKey: .batchingDisabled) ?? batchingDisabled
         connectionsMax = try c.decodeIfPresent(Int.self, forKey: .connectionsMax) ?? connectionsMax
         databaseConnectionsMax = try c.decodeIfPresent(Int.self, forKey: .databaseConnectionsMax) ?? databaseConnectionsMax
@@ -98,6 +103,7 @@ extension SwitchConfiguration {
             ? .unbatched(connections: databaseConnectionsMax)
             : PostingEngineConfiguration(batchRequestsMax: batchRequestsMax, batchWaitMicroseconds: batchWaitMicroseconds,
                                          queueRequestsMax: postingQueueRequestsMax,
-                                         concurrentBatchesMax: postingBatchesInFlightPerLane, lanes: postingLanes)
+                                         concurrentBatchesMax: postingBatchesInFlightPerLane, lanes: postingLanes,
+                                         mergeRequestsMax: postingMergeRequestsMax)
     }
 }
