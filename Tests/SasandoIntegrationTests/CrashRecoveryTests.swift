@@ -114,13 +114,26 @@ struct CrashRecoveryTests {
         var clients: [TerminalClient] = []
         for i in 0..<terminalCount { clients.append(try await connect(i)) }
         var planned: [[ISOMessage]] = []
+        var logger = Logger(label: "crash-test")
+        logger.logLevel = .critical
+        let database = try SasandoDatabase(url: url, connectionsMax: 2, logger: logger)
+        let dbTask = Task { try await database.run() }
+        defer { dbTask.cancel() }
         for i in 0..<terminalCount {
             var rng = SystemRandomNumberGenerator()
             let requests = TerminalRequests(terminalID: folders[i].info.terminalID, merchantID: folders[i].info.merchantID,
                                             firstSTAN: 100_000 + i * 1_000)
-            planned.append((0..<paymentsPerTerminal).map { _ in
-                BenchmarkWorkload.payment(requests: requests, product: nil, businessDate: businessDate, using: &rng)
-            })
+            var mine: [ISOMessage] = []
+            while mine.count < paymentsPerTerminal {
+                let drawn = (mine.count..<paymentsPerTerminal).map { _ in
+                    BenchmarkWorkload.payment(requests: requests, product: nil, businessDate: businessDate, using: &rng)
+                }
+                // Random customers: on a database that has seen many load runs one may have paid
+                // already (`88`, a right answer, but not this test's subject). Draw again.
+                let paid = try await Self.alreadyPaid(drawn, database: database)
+                mine += drawn.filter { !paid.contains(Self.billKey($0)) }
+            }
+            planned.append(mine)
         }
         let killer = Task { [server] in
             while approvals.value < 150 { try await Task.sleep(for: .milliseconds(5)) }
@@ -186,11 +199,6 @@ struct CrashRecoveryTests {
         server.terminate()
 
         // The ledger: exactly the approved payments remain posted, once each.
-        var logger = Logger(label: "crash-test")
-        logger.logLevel = .critical
-        let database = try SasandoDatabase(url: url, connectionsMax: 2, logger: logger)
-        let dbTask = Task { try await database.run() }
-        defer { dbTask.cancel() }
         let terminalIDs = folders.map(\.info.terminalID)
         let rows = try await database.client.query("""
             SELECT count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM transactions r WHERE r.original_id = t.id AND r.kind = 'reversal' AND r.journal_id IS NOT NULL)),
@@ -204,6 +212,34 @@ struct CrashRecoveryTests {
         #expect(approvedRows == approvedBefore.count + reversedCommitted)
         let verify = try Self.run(binary, ["ledger", "verify", "--database-url", url])
         #expect(verify.status == 0, "\(verify.output)")
+    }
+}
+
+extension CrashRecoveryTests {
+    /// Product and customer of a payment's bill data (spec §5: product an 8, customer ID an 20).
+    static func billKey(_ payment: ISOMessage) -> String {
+        let data = Array((payment[48] ?? "").utf8)
+        func text(_ range: Range<Int>) -> String {
+            String(decoding: data[min(range.lowerBound, data.count)..<min(range.upperBound, data.count)], as: UTF8.self)
+                .trimmingCharacters(in: .whitespaces)
+        }
+        return text(0..<8) + ":" + text(8..<28)
+    }
+
+    /// The keys of `payments` whose customer already has a paid bill in the database.
+    static func alreadyPaid(_ payments: [ISOMessage], database: SasandoDatabase) async throws -> Set<String> {
+        let keys = payments.map(billKey)
+        let products = keys.map { String($0.prefix { $0 != ":" }) }
+        let customers = keys.map { String($0.drop { $0 != ":" }.dropFirst()) }
+        // A join on the primary key's (product, customer_id) prefix: index lookups, not a scan.
+        let rows = try await database.client.query("""
+            SELECT DISTINCT p.product || ':' || p.customer_id
+              FROM unnest(\(products)::text[], \(customers)::text[]) AS k(product, customer_id)
+              JOIN paid_bills p ON p.product = k.product AND p.customer_id = k.customer_id
+            """)
+        var paid = Set<String>()
+        for try await key in rows.decode(String.self) { paid.insert(key) }
+        return paid
     }
 }
 

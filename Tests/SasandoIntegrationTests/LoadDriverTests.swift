@@ -29,8 +29,10 @@ import Testing
             scenario.inFlightPerConnection = 2
         } check: { result, report in
             let answered = Self.answered(report)
-            // 8 requests always in flight for 2 s: far more than one round each, and none left over.
-            #expect(answered > 8 * 5, "\(answered) answered")
+            // 8 requests always in flight for 2 s: several rounds each, and none left over. In the
+            // whole suite (a debug build, tests in parallel on 2 cores) 41-72 were answered, alone
+            // ~340: the bound is what "kept going" needs, not a speed.
+            #expect(answered > 8 * 2, "\(answered) answered")
             #expect(report.sent == report.completed)
             #expect(report.unexpected == 0, "\(report.errors) \(report.responseCodes)")
             #expect(report.sendLag == nil)
