@@ -27,7 +27,7 @@ public struct PostingEngineConfiguration: Sendable {
     /// (`BatchDispatch`: fewer, larger batches at light load); 0 keeps lanes apart at any load.
     public var mergeRequestsMax: Int
 
-    public init(batchRequestsMax: Int = 1_000, batchWaitMicroseconds: Int = 2_000, queueRequestsMax: Int = 20_000,
+    public init(batchRequestsMax: Int = 1_000, batchWaitMicroseconds: Int = 500, queueRequestsMax: Int = 20_000,
                 concurrentBatchesMax: Int = 1, lanes: Int = 2, databaseWaitMilliseconds: Int = Limits.databaseWaitMillisecondsMax,
                 mergeRequestsMax: Int = 32) {
         precondition(batchRequestsMax > 0 && queueRequestsMax >= batchRequestsMax && concurrentBatchesMax > 0 && lanes > 0)

@@ -20,7 +20,7 @@ public struct SwitchConfiguration: Codable, Sendable, Equatable {
     /// Group commit: a batch closes at this many requests...
     public var batchRequestsMax: Int = 1_000
     /// ...or this long after its first request, whichever comes first.
-    public var batchWaitMicroseconds: Int = 2_000
+    public var batchWaitMicroseconds: Int = 500
     /// Independent batch lanes (a payment point always uses the same lane). More than one lets one
     /// lane's Swift work overlap another's database work, but lanes still queue behind each other on
     /// the shared accounts (fee income, payables) that every payment credits.
