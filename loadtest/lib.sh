@@ -40,9 +40,17 @@ report_switch_memory() {
     echo "switch peak memory (VmHWM): ${SWITCH_PEAK_RSS_MIB} MiB"
 }
 
+# SIGTERM, then up to 30 s for the graceful shutdown (its drain is bounded by 10 s); a switch still
+# running after that is reported and killed, so a run never hangs on it.
 stop_switch() {
     [ -n "$SWITCH_PID" ] || return 0
     kill -TERM "$SWITCH_PID" 2>/dev/null || true
+    local waited=0
+    while kill -0 "$SWITCH_PID" 2>/dev/null && [ "$waited" -lt 60 ]; do sleep 0.5; waited=$((waited + 1)); done
+    if kill -0 "$SWITCH_PID" 2>/dev/null; then
+        echo "WARNING: the switch (pid $SWITCH_PID) did not exit within 30 s of SIGTERM; killed (see loadtest/results/switch.log)" >&2
+        kill -KILL "$SWITCH_PID" 2>/dev/null || true
+    fi
     wait "$SWITCH_PID" 2>/dev/null || true
     SWITCH_PID=""
 }
