@@ -216,21 +216,16 @@ struct CrashRecoveryTests {
 }
 
 extension CrashRecoveryTests {
-    /// Product and customer of a payment's bill data (spec §5: product an 8, customer ID an 20).
+    /// "product:customer" of a payment's bill data (`BillData.parseKey`, spec §5).
     static func billKey(_ payment: ISOMessage) -> String {
-        let data = Array((payment[48] ?? "").utf8)
-        func text(_ range: Range<Int>) -> String {
-            String(decoding: data[min(range.lowerBound, data.count)..<min(range.upperBound, data.count)], as: UTF8.self)
-                .trimmingCharacters(in: .whitespaces)
-        }
-        return text(0..<8) + ":" + text(8..<28)
+        let key = BillData.parseKey(payment[48] ?? "")
+        return (key?.product ?? "") + ":" + (key?.customerID ?? "")
     }
 
-    /// The keys of `payments` whose customer already has a paid bill in the database.
+    /// The `billKey`s of `payments` whose customer already has a paid bill in the database.
     static func alreadyPaid(_ payments: [ISOMessage], database: SasandoDatabase) async throws -> Set<String> {
-        let keys = payments.map(billKey)
-        let products = keys.map { String($0.prefix { $0 != ":" }) }
-        let customers = keys.map { String($0.drop { $0 != ":" }.dropFirst()) }
+        let keys = payments.map { BillData.parseKey($0[48] ?? "") }
+        let products = keys.map { $0?.product ?? "" }, customers = keys.map { $0?.customerID ?? "" }
         // A join on the primary key's (product, customer_id) prefix: index lookups, not a scan.
         let rows = try await database.client.query("""
             SELECT DISTINCT p.product || ':' || p.customer_id
