@@ -29,8 +29,11 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
-        // Money, identifiers, response codes, limits, masking. No dependencies: everything may import it.
-        .target(name: "SasandoCore"),
+        // Money, identifiers, response codes, limits, masking; everything may import it. Its one
+        // dependency, NIOCore, is for `EventLoopTaskExecutor`, shared by the transport and the ledger.
+        .target(name: "SasandoCore", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         // The spec's field table and the ASCII ISO 8583 codec, MAC. Pure: no I/O.
         .target(name: "SasandoISO8583", dependencies: [
             "SasandoCore",
@@ -129,9 +132,10 @@ let package = Package(
         .testTarget(name: "SasandoISO8583Tests", dependencies: ["SasandoISO8583", "SasandoCore"]),
         .testTarget(name: "SasandoPKITests", dependencies: ["SasandoPKI", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "SasandoTransportTests", dependencies: [
-            "SasandoTransport", "SasandoISO8583",
+            "SasandoTransport", "SasandoISO8583", "SasandoCore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         // Console router tests (app.test(.router)) against the real PostgreSQL.
         .testTarget(name: "SasandoConsoleTests", dependencies: [

@@ -74,6 +74,8 @@ public final class SasandoDatabase: Service, Sendable {
     /// round trips then never wait behind a thousand connections' TLS work (measured: a bare BEGIN
     /// took about 1 ms on the shared loops at 2,000 requests/s). Lives as long as the process.
     static let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    /// That thread as a task executor, for the posting engine's dispatcher and batches.
+    static let taskExecutor = EventLoopTaskExecutor(eventLoop: eventLoopGroup.next())
 
     /// Applies a schema script statement by statement, in one transaction (all or nothing).
     /// A script identical to the last one applied (same fingerprint in `schema_info`) is skipped:

@@ -131,10 +131,13 @@ public final class PostingEngine: Service, Sendable {
             // Cancelled too (another service of the group failed, e.g. the port was taken): stop
             // the same way, or the process would wait here for ever.
             await withTaskCancellationHandler {
-                // High priority: on Linux the global executor gives it its own worker threads, so
-                // batches and their continuations do not queue behind thousands of request tasks.
+                // The dispatcher and its batches run on the database's own I/O thread (their task
+                // executor preference): a batch's statements are sent and their answers resume
+                // the batch on that one thread, with no hop to the global pool and back per round
+                // trip, and batches never queue behind request work. High priority for the timer
+                // and other tasks that leave that thread.
                 await withDiscardingTaskGroup { group in
-                    group.addTask(priority: .high) { await self.dispatchBatches() }
+                    group.addTask(executorPreference: SasandoDatabase.taskExecutor, priority: .high) { await self.dispatchBatches() }
                 }
             } onCancel: {
                 self.stop()

@@ -129,6 +129,8 @@ public final class TerminalConnectionHandler: ChannelDuplexHandler {
     /// Responses written but not yet flushed: one flush (one TLS record batch, one syscall) for
     /// every response that completes in the same event-loop tick, as a batch commit releases many.
     private var flushScheduled = false
+    /// This connection's event loop as a task executor, made at the first request.
+    private var taskExecutor: EventLoopTaskExecutor?
 
     public init(factory: any TerminalConnectionFactory, connectionID: UInt64,
                 requestsInFlightMax: Int = Limits.requestsInFlightPerConnectionMax, logger: Logger) {
@@ -239,12 +241,16 @@ public final class TerminalConnectionHandler: ChannelDuplexHandler {
         let bytes = Array(frame.readableBytesView)
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
-        Task {
+        let executor = taskExecutor ?? EventLoopTaskExecutor(eventLoop: eventLoop)
+        taskExecutor = executor
+        // The request's task runs on this connection's event loop (its executor preference), not
+        // on the global pool: no hop to another thread to start it or to write its answer, and
+        // a posting's resumption wakes this loop only. See `EventLoopTaskExecutor`.
+        Task(executorPreference: executor) {
             let outcome = await delegate.handle(frame: bytes)
-            eventLoop.execute {
-                let (handler, context) = loopBound.value
-                handler.completed(outcome, context: context)
-            }
+            let complete = { let (handler, context) = loopBound.value; handler.completed(outcome, context: context) }
+            // On the loop already, by the preference; the hop is for a task that was not.
+            if eventLoop.inEventLoop { complete() } else { eventLoop.execute(complete) }
         }
     }
 

@@ -106,12 +106,14 @@ struct TerminalConnectionHandlerTests {
 
     private func identify(_ fixture: Fixture, terminalID: String = "T0000001") async throws {
         fixture.channel.pipeline.fireUserInboundEventTriggered(TerminalIdentified(terminalID: terminalID))
-        try await poll { fixture.counters.opened.withLock { $0 } == [terminalID] }
+        try await poll(fixture) { fixture.counters.opened.withLock { $0 } == [terminalID] }
     }
 
-    /// Polls `condition`, running the loop, at most ~3 s.
-    private func poll(_ what: Comment = "condition", _ condition: () async throws -> Bool) async throws {
+    /// Polls `condition`, running the loop (request tasks run on it: their executor preference),
+    /// at most ~3 s.
+    private func poll(_ fixture: Fixture, _ what: Comment = "condition", _ condition: () async throws -> Bool) async throws {
         for _ in 0..<600 {
+            await fixture.channel.testingEventLoop.run()
             if try await condition() { return }
             try await Task.sleep(for: .milliseconds(5))
         }
@@ -148,7 +150,7 @@ struct TerminalConnectionHandlerTests {
         let frames = (1...7).map(frame)
         try await channel.writeInbound(wire(frames))
 
-        try await poll("window full") { await fixture.gate.active == Self.windowMax }
+        try await poll(fixture, "window full") { await fixture.gate.active == Self.windowMax }
         // Settle: nothing more may be dispatched while the window is full.
         try await Task.sleep(for: .milliseconds(100))
         #expect(await fixture.gate.active == Self.windowMax)
@@ -167,12 +169,12 @@ struct TerminalConnectionHandlerTests {
         // Release one at a time: each release answers one frame and admits the next.
         for released in 1...frames.count {
             #expect(await fixture.gate.releaseOne())
-            try await poll("reply \(released)") {
+            try await poll(fixture, "reply \(released)") {
                 try await drainOutbound(channel, into: &replies)
                 return replies.count == released
             }
             let expectedActive = min(Self.windowMax, frames.count - released)
-            try await poll("window refilled after \(released)") { await fixture.gate.active == expectedActive }
+            try await poll(fixture, "window refilled after \(released)") { await fixture.gate.active == expectedActive }
             #expect(await fixture.gate.maxActive <= Self.windowMax)
             if released < frames.count - Self.windowMax + 1 {
                 // Frames still queued: the read stays held.
@@ -191,7 +193,7 @@ struct TerminalConnectionHandlerTests {
         #expect(replies.sorted { $0.lexicographicallyPrecedes($1) } == frames)
 
         // Queue drained and window open: the held read went out once.
-        try await poll("held read released") { fixture.counters.reads.withLock { $0 } == readsBefore + 1 }
+        try await poll(fixture, "held read released") { fixture.counters.reads.withLock { $0 } == readsBefore + 1 }
         // And new reads pass straight through.
         channel.read()
         await channel.testingEventLoop.run()
@@ -205,14 +207,14 @@ struct TerminalConnectionHandlerTests {
         let channel = fixture.channel
         try await identify(fixture)
         try await channel.writeInbound(wire([frame(1)]))
-        try await poll("one in flight") { await fixture.gate.active == 1 }
+        try await poll(fixture, "one in flight") { await fixture.gate.active == 1 }
         let before = fixture.counters.reads.withLock { $0 }
         channel.read()
         await channel.testingEventLoop.run()
         #expect(fixture.counters.reads.withLock { $0 } == before + 1)
         await fixture.gate.releaseAll()
         var replies: [[UInt8]] = []
-        try await poll("reply") {
+        try await poll(fixture, "reply") {
             try await drainOutbound(channel, into: &replies)
             return replies.count == 1
         }
@@ -229,7 +231,7 @@ struct TerminalConnectionHandlerTests {
         try await Task.sleep(for: .milliseconds(50))
         #expect(await fixture.gate.started.isEmpty)
         try await identify(fixture)
-        try await poll("window full") { await fixture.gate.active == Self.windowMax }
+        try await poll(fixture, "window full") { await fixture.gate.active == Self.windowMax }
         var replies: [[UInt8]] = []
         for _ in 0..<10 {
             await fixture.gate.releaseAll()
@@ -237,7 +239,7 @@ struct TerminalConnectionHandlerTests {
             if replies.count == frames.count { break }
             try await Task.sleep(for: .milliseconds(20))
         }
-        try await poll("all replies") {
+        try await poll(fixture, "all replies") {
             await fixture.gate.releaseAll()
             try await drainOutbound(channel, into: &replies)
             return replies.count == frames.count
@@ -251,7 +253,7 @@ struct TerminalConnectionHandlerTests {
         let fixture = try await makeFixture()
         try await identify(fixture)
         try await fixture.channel.close().get()
-        try await poll("connectionClosed") { fixture.counters.closed.withLock { $0 } == 1 }
+        try await poll(fixture, "connectionClosed") { fixture.counters.closed.withLock { $0 } == 1 }
     }
 
     @Test func oversizedFrameClosesChannel() async throws {
@@ -260,7 +262,7 @@ struct TerminalConnectionHandlerTests {
         var buffer = ByteBuffer()
         buffer.writeInteger(UInt16(5000))
         _ = try? await fixture.channel.writeInbound(buffer)
-        try await poll("closed") { !fixture.channel.isActive }
+        try await poll(fixture, "closed") { !fixture.channel.isActive }
         #expect(await fixture.gate.started.isEmpty)
     }
 }
