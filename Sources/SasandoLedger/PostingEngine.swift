@@ -1,6 +1,7 @@
 import CoreMetrics
 import Foundation
 import Logging
+import NIOCore
 import PostgresNIO
 import SasandoCore
 import SasandoISO8583
@@ -134,8 +135,8 @@ public final class PostingEngine: Service, Sendable {
                 // The dispatcher and its batches run on the database's own I/O thread (their task
                 // executor preference): a batch's statements are sent and their answers resume
                 // the batch on that one thread, with no hop to the global pool and back per round
-                // trip, and batches never queue behind request work. High priority for the timer
-                // and other tasks that leave that thread.
+                // trip, and batches never queue behind request work. High priority for the work
+                // that leaves that thread (the batch deadline's sleep).
                 await withDiscardingTaskGroup { group in
                     group.addTask(executorPreference: SasandoDatabase.taskExecutor, priority: .high) { await self.dispatchBatches() }
                 }
@@ -183,7 +184,7 @@ public final class PostingEngine: Service, Sendable {
     }
 
     private func waitForChange(until deadline: ContinuousClock.Instant?) async {
-        var timer: Task<Void, Never>?
+        var timer: Scheduled<Void>?
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let resumeNow = dispatcher.withLock { d -> Bool in
                 if d.changed { d.changed = false; return true }
@@ -192,8 +193,9 @@ public final class PostingEngine: Service, Sendable {
             }
             if resumeNow { c.resume(); return }
             if let deadline {
-                timer = Task(priority: .high) {
-                    guard (try? await Task.sleep(until: deadline, tolerance: .microseconds(200), clock: .continuous)) != nil else { return }
+                // A timer on the dispatcher's own event loop: no task and no other thread per wait.
+                let delay = TimeAmount(max(.zero, ContinuousClock.now.duration(to: deadline)))
+                timer = SasandoDatabase.taskExecutor.eventLoop.scheduleTask(in: delay) {
                     self.dispatcher.withLock { $0.takeWakeUp() }?.resume()
                 }
             }
