@@ -9,21 +9,18 @@ extension PostingEngine {
     /// One batch, one transaction: read and lock, decide (pure), write set-based, COMMIT.
     /// Returns each request's response; nil for a request to decide in the next batch.
     ///
-    /// Five statements, and the batch's task waits twice: PostgresNIO sends a queued statement from
+    /// Four statements, and the batch's task waits twice: PostgresNIO sends a queued statement from
     /// its I/O thread as soon as the one before is answered (one at a time: it does not pipeline),
-    /// so BEGIN and the statement timeout go ahead of the snapshot, and COMMIT follows the write,
-    /// without the task waiting for answers it needs nothing from.
+    /// so BEGIN goes ahead of the snapshot, and COMMIT follows the write, without the task waiting
+    /// for answers it needs nothing from. The snapshot sets the batch's lock and statement timeouts
+    /// for the rest of the transaction (a round trip of its own cost more CPU than it does).
     func runBatch(_ requests: [PostingRequest], on connection: PostgresConnection, phase: PhaseBox) async throws -> [ISOMessage?] {
         let logger = self.logger
         let begun: EventLoopFuture<PostgresQueryResult> = connection.query("BEGIN", logger: logger)
-        // Bounds every statement of the batch, the write and COMMIT included (after the deadline
-        // below stops applying): a write stuck on a lock fails, rolls back and is answered 91.
-        let timed: EventLoopFuture<PostgresQueryResult> = connection.query(
-            "SELECT set_config('statement_timeout', \(String(configuration.databaseWaitMilliseconds)), true)", logger: logger)
         do {
             let snapshot = try await loadSnapshot(requests, connection: connection)
-            // Both answered before the snapshot's (one connection answers in order).
-            _ = try await begun.get(); _ = try await timed.get()
+            // Answered before the snapshot's (one connection answers in order).
+            _ = try await begun.get()
             let plan = BatchDecider.decide(requests, snapshot: snapshot)
             let (responses, writeQuery) = try write(plan, requests: requests, snapshot: snapshot)
             let proceed = phase.state.withLock { p -> Bool in
@@ -111,7 +108,8 @@ extension PostingEngine {
                 \(Array(missingPayables.keys))::text[], \(Array(missingPayables.values))::text[],
                 \(unknown)::text[], \(Array(depositCodes))::text[], \(Array(merchants))::text[], \(Array(dates))::text[],
                 \(billProducts)::text[], \(billCustomers)::text[],
-                \(requests.count)::int4, \(journalsWanted)::int4)
+                \(requests.count)::int4, \(journalsWanted)::int4,
+                \(configuration.databaseWaitMilliseconds)::int4)
             """, logger: logger)
         for try await row in rows {
             let r = row.makeRandomAccess()

@@ -13,16 +13,10 @@ import Testing
 /// got no answer), nothing is recorded or posted, and the same request sent again is decided afresh.
 @Suite struct CommitRefusedTests {
     @Test func commitRefusedByTheServerIsAnswered91AndNothingIsPosted() async throws {
-        let url = try #require(IntegrationEnvironment.databaseURL, "SASANDO_DATABASE_URL is not set")
-        var logger = Logger(label: "commit-refused-test")
-        logger.logLevel = .critical
-        let database = try SasandoDatabase(url: url, connectionsMax: 4, logger: logger)
-        let run = Task { try await database.run() }
-        defer { run.cancel() }
-        try await IntegrationEnvironment.migrateOnce(database)
-
-        let terminal = try await IntegrationEnvironment.ownPaymentPoint(database, merchantPrefix: "COMMITRF0", terminalPrefix: "CR",
-                                                                        name: "Commit refused", deposit: .rupiah(10_000_000), macKeyByte: 7)
+        let f = try await OwnEngineFixture(merchantPrefix: "COMMITRF0", terminalPrefix: "CR", name: "Commit refused", macKeyByte: 7,
+                                           label: "commit-refused-test")
+        defer { f.stop() }
+        let (database, terminal, flows, payment) = (f.database, f.terminal, f.flows, f.payment)
         let merchant = terminal.merchantID, terminalID = terminal.terminalID
         let depositBefore = try await IntegrationEnvironment.int(database, "SELECT balance FROM accounts WHERE code = \("DEP:" + merchant)")
 
@@ -44,16 +38,6 @@ import Testing
             try await database.client.query(PostgresQuery(unsafeSQL: "DROP TRIGGER IF EXISTS \(trigger) ON transactions"))
             try await database.client.query(PostgresQuery(unsafeSQL: "DROP FUNCTION IF EXISTS \(trigger)()"))
         }
-
-        let engine = PostingEngine(database: database, configuration: PostingEngineConfiguration(), logger: logger)
-        let engineRun = Task { try await engine.run() }
-        defer { engineRun.cancel() }
-        let day = BusinessDayService(database: database)
-        let flows = LedgerFlows(engine: engine, businessDay: day, configuration: SwitchConfiguration(), logger: logger)
-        let businessDate = try await day.current().date
-        var rng = SystemRandomNumberGenerator()
-        let payment = BenchmarkWorkload.payment(requests: TerminalRequests(terminalID: terminalID, merchantID: merchant),
-                                                product: .pdamKupang, businessDate: businessDate, using: &rng)
 
         let refused: ISOMessage?
         do {

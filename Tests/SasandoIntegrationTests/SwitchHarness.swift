@@ -61,6 +61,41 @@ enum IntegrationEnvironment {
     }
 }
 
+/// The flows and a posting engine of the test's own, on the shared database, with one payment
+/// point of its own and a payment request for it: for tests of one request's path through the
+/// engine without a switch. `stop()` ends the engine and the database client.
+struct OwnEngineFixture {
+    let database: SasandoDatabase
+    let terminal: TerminalRecord
+    let engine: PostingEngine
+    let flows: LedgerFlows
+    let payment: ISOMessage
+    private let tasks: [Task<Void, any Error>]
+
+    init(merchantPrefix: String, terminalPrefix: String, name: String, macKeyByte: UInt8,
+         engineConfiguration: PostingEngineConfiguration = PostingEngineConfiguration(), label: String) async throws {
+        let url = try #require(IntegrationEnvironment.databaseURL, "SASANDO_DATABASE_URL is not set")
+        var logger = Logger(label: label)
+        logger.logLevel = .critical
+        let database = try SasandoDatabase(url: url, connectionsMax: 4, logger: logger)
+        let run = Task { try await database.run() }
+        try await IntegrationEnvironment.migrateOnce(database)
+        terminal = try await IntegrationEnvironment.ownPaymentPoint(database, merchantPrefix: merchantPrefix, terminalPrefix: terminalPrefix,
+                                                                    name: name, deposit: .rupiah(10_000_000), macKeyByte: macKeyByte)
+        let engine = PostingEngine(database: database, configuration: engineConfiguration, logger: logger)
+        tasks = [run, Task { try await engine.run() }]
+        let day = BusinessDayService(database: database)
+        flows = LedgerFlows(engine: engine, businessDay: day, configuration: SwitchConfiguration(), logger: logger)
+        var rng = SystemRandomNumberGenerator()
+        payment = BenchmarkWorkload.payment(requests: TerminalRequests(terminalID: terminal.terminalID, merchantID: terminal.merchantID),
+                                            product: .pdamKupang, businessDate: try await day.current().date, using: &rng)
+        self.database = database
+        self.engine = engine
+    }
+
+    func stop() { for task in tasks.reversed() { task.cancel() } }
+}
+
 /// A real switch on 127.0.0.1, port chosen by the OS, with its own CA and freshly provisioned
 /// terminals (unique prefixes per harness so tests do not share terminals or payment points).
 final class SwitchHarness: @unchecked Sendable {

@@ -1,0 +1,75 @@
+import Foundation
+import Logging
+import PostgresNIO
+import SasandoCore
+import SasandoISO8583
+import SasandoLedger
+import SasandoSettlement
+import SasandoSwitch
+import Testing
+
+/// A batch's wait on a lock is bounded by the database, past the point where the engine's own
+/// deadline stops applying (the write is sent): the snapshot sets the lock and statement timeouts
+/// for the rest of the transaction. Another session holds the payment point's commission account,
+/// which only the write locks; the payment is answered `91` while the lock is still held, nothing is
+/// recorded, and once the lock goes the same request is approved.
+@Suite struct BatchWaitBoundTests {
+    @Test func aWriteStuckOnALockIsAnswered91WithinTheBound() async throws {
+        let f = try await OwnEngineFixture(merchantPrefix: "WAITBOUND", terminalPrefix: "WB", name: "Wait bound", macKeyByte: 9,
+                                           engineConfiguration: PostingEngineConfiguration(databaseWaitMilliseconds: 400),
+                                           label: "batch-wait-bound-test")
+        defer { f.stop() }
+        let (database, terminal, flows, payment) = (f.database, f.terminal, f.flows, f.payment)
+        let merchant = terminal.merchantID, terminalID = terminal.terminalID
+        let logger = Logger(label: "batch-wait-bound-test")
+
+        // The locker: a pooled connection in a transaction held open until released.
+        let (locked, lockTaken) = AsyncStream<Void>.makeStream()
+        let (releaseSignal, release) = AsyncStream<Void>.makeStream()
+        let locker = Task {
+            try await database.client.withConnection { c in
+                try await c.query("BEGIN", logger: logger)
+                try await c.query("SELECT id FROM accounts WHERE code = \("COM:" + merchant) FOR UPDATE", logger: logger)
+                lockTaken.yield()
+                for await _ in releaseSignal { break }
+                try await c.query("ROLLBACK", logger: logger)
+            }
+        }
+        for await _ in locked { break }
+
+        enum Race: Sendable { case answered(ISOMessage?), timedOut }
+        let started = ContinuousClock.now
+        let answering = Task { await flows.process(payment, terminal: terminal) }
+        // Ten times the bound (400 ms): without the database's timeouts the write waits for the lock, so
+        // the lock goes then (a group waits for all its children: the answer must come).
+        let first = await withTaskGroup(of: Race.self) { group in
+            group.addTask { .answered(await answering.value) }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(4))
+                if Task.isCancelled { return .timedOut }
+                release.yield()
+                return .timedOut
+            }
+            let winner = await group.next() ?? .timedOut
+            group.cancelAll()
+            return winner
+        }
+        let elapsed = started.duration(to: .now)
+        release.yield()
+        release.finish()
+        try await locker.value
+        let answer = await answering.value
+
+        guard case .answered = first else {
+            Issue.record("the payment waited for the lock to go (more than 4 s)")
+            return
+        }
+        #expect(try #require(answer, "no answer")[39] == "91")
+        #expect(elapsed < .seconds(3), "answered after \(elapsed)")
+        #expect(try await IntegrationEnvironment.int(database, "SELECT count(*) FROM transactions WHERE terminal_id = \(terminalID)") == 0)
+
+        // The lock gone, the same request is decided afresh and approved.
+        let again = try #require(await flows.process(payment, terminal: terminal))
+        #expect(again[39] == "00")
+    }
+}
