@@ -394,6 +394,10 @@ CREATE INDEX IF NOT EXISTS staff_login_failures_address ON staff_login_failures(
 -- any size. The enable_* settings make that the only plan the planner picks (they apply only inside
 -- these functions).
 
+-- The previous release's signature had no wait bound: replaced by this one, whose bound defaults
+-- to NULL, so instances of that release keep working against this schema during a rolling upgrade.
+DROP FUNCTION IF EXISTS sasando_batch_snapshot(text[], text[], text[], text[], text[], text[], text[], text[], text[], text[], text[], text[], int, int);
+
 -- Everything a batch's decision needs, read inside its transaction:
 --   the business day (FOR SHARE: a cut-over waits for the batch and the batch for a cut-over);
 --   earlier transmissions with the batch's idempotency keys (duplicates);
@@ -404,8 +408,6 @@ CREATE INDEX IF NOT EXISTS staff_login_failures_address ON staff_login_failures(
 --   what each payment point collected on the dates concerned (read under its deposit lock);
 --   the paid bills of the batch's customers;
 --   ids for the rows it may write (unused ids are gaps, as with any sequence).
--- Its signature before the wait bound became a parameter.
-DROP FUNCTION IF EXISTS sasando_batch_snapshot(text[], text[], text[], text[], text[], text[], text[], text[], text[], text[], text[], text[], int, int);
 CREATE OR REPLACE FUNCTION sasando_batch_snapshot(
     key_terminals text[], key_stans text[], key_times text[],
     terminal_ids text[],
@@ -413,7 +415,7 @@ CREATE OR REPLACE FUNCTION sasando_batch_snapshot(
     unknown_account_codes text[], deposit_codes text[],
     total_merchant_ids text[], total_business_dates text[],
     bill_products text[], bill_customers text[],
-    transaction_ids_wanted int, journal_ids_wanted int, wait_ms int,
+    transaction_ids_wanted int, journal_ids_wanted int, wait_ms int DEFAULT NULL,
     OUT day_date text, OUT day_open bool,
     OUT dup_terminals text[], OUT dup_stans text[], OUT dup_times text[], OUT dup_digests bytea[], OUT dup_bodies bytea[],
     OUT term_ids text[], OUT term_active bool[], OUT term_merchants text[], OUT term_limits int8[],
@@ -430,9 +432,12 @@ SET enable_mergejoin = off AS $$
 BEGIN
     -- The batch's bound on waiting, for the rest of its transaction (is_local): lock waits from
     -- here on, and every later statement (the write, COMMIT). Set here, not by a statement of its
-    -- own, to save a round trip per batch; this statement's own waits are all lock waits.
-    PERFORM set_config('lock_timeout', wait_ms::text, true);
-    PERFORM set_config('statement_timeout', wait_ms::text, true);
+    -- own, to save a round trip per batch; this statement's own waits are all lock waits. NULL:
+    -- the caller set its timeout itself (the previous release, during a rolling upgrade).
+    IF wait_ms IS NOT NULL THEN
+        PERFORM set_config('lock_timeout', wait_ms::text, true);
+        PERFORM set_config('statement_timeout', wait_ms::text, true);
+    END IF;
     SELECT b.business_date::text, b.state = 'open' INTO day_date, day_open FROM business_day b WHERE b.id = 1 FOR SHARE;
 
     SELECT coalesce(array_agg(t.terminal_id), '{}'), coalesce(array_agg(t.stan), '{}'), coalesce(array_agg(t.transmitted_at), '{}'),

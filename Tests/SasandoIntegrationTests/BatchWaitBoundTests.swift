@@ -72,4 +72,30 @@ import Testing
         let again = try #require(await flows.process(payment, terminal: terminal))
         #expect(again[39] == "00")
     }
+
+    /// The snapshot sets the bound for the rest of the transaction; called without one, as the
+    /// previous release calls it (it set its own timeout first), it leaves the timeouts alone, so
+    /// instances of both releases can share the database during a rolling upgrade.
+    @Test func theSnapshotSetsTheTimeoutsOnlyWhenGivenABound() async throws {
+        let f = try await OwnEngineFixture(merchantPrefix: "WAITBOUNE", terminalPrefix: "WE", name: "Wait bound call", macKeyByte: 10,
+                                           label: "batch-wait-bound-test")
+        defer { f.stop() }
+        let logger = Logger(label: "batch-wait-bound-test")
+        func timeoutsAfter(_ call: String) async throws -> [String] {
+            try await f.database.client.withConnection { c in
+                try await c.query("BEGIN", logger: logger)
+                try await c.query("SET LOCAL statement_timeout = '7s'", logger: logger)
+                try await c.query(PostgresQuery(unsafeSQL: call), logger: logger)
+                var settings: [String] = []
+                let rows = try await c.query("SELECT current_setting('lock_timeout'), current_setting('statement_timeout')", logger: logger)
+                for try await (lock, statement) in rows.decode((String, String).self) { settings = [lock, statement] }
+                try await c.query("ROLLBACK", logger: logger)
+                return settings
+            }
+        }
+        // Twelve empty key arrays, no ids wanted.
+        let noKeys = Array(repeating: "'{}'::text[]", count: 12).joined(separator: ", ") + ", 0, 0"
+        #expect(try await timeoutsAfter("SELECT * FROM sasando_batch_snapshot(\(noKeys), 1234)") == ["1234ms", "1234ms"])
+        #expect(try await timeoutsAfter("SELECT * FROM sasando_batch_snapshot(\(noKeys))") == ["0", "7s"])
+    }
 }
