@@ -8,7 +8,7 @@
 ///
 /// Light load: while at most `mergeRequestsMax` requests wait in all, the lanes take turns as ONE:
 /// every lane's requests go in one batch, started when no batch is in flight. Each batch costs
-/// several milliseconds of CPU whatever its size (five statements, ~25 more and triggers in
+/// several milliseconds of CPU whatever its size (four statements, ~25 more and triggers in
 /// PostgreSQL, a dozen thread wake-ups in the switch); two lanes running back to back with batches
 /// of 4 spend the machine on that, and everything queues for the CPU (measured at 1,200
 /// payments/s: 175% busy with two lanes, 130% with one, p99 27 → 17 ms). Heavy load: once more
