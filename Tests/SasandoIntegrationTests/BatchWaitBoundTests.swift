@@ -16,7 +16,7 @@ import Testing
 @Suite struct BatchWaitBoundTests {
     @Test func aWriteStuckOnALockIsAnswered91WithinTheBound() async throws {
         let f = try await OwnEngineFixture(merchantPrefix: "WAITBOUND", terminalPrefix: "WB", name: "Wait bound", macKeyByte: 9,
-                                           engineConfiguration: PostingEngineConfiguration(databaseWaitMilliseconds: 400),
+                                           engineConfiguration: PostingEngineConfiguration(databaseWaitMilliseconds: 1_000),
                                            label: "batch-wait-bound-test")
         defer { f.stop() }
         let (database, terminal, flows, payment) = (f.database, f.terminal, f.flows, f.payment)
@@ -40,12 +40,12 @@ import Testing
         enum Race: Sendable { case answered(ISOMessage?), timedOut }
         let started = ContinuousClock.now
         let answering = Task { await flows.process(payment, terminal: terminal) }
-        // Ten times the bound (400 ms): without the database's timeouts the write waits for the lock, so
+        // Ten times the bound (1 s): without the database's timeouts the write waits for the lock, so
         // the lock goes then (a group waits for all its children: the answer must come).
         let first = await withTaskGroup(of: Race.self) { group in
             group.addTask { .answered(await answering.value) }
             group.addTask {
-                try? await Task.sleep(for: .seconds(4))
+                try? await Task.sleep(for: .seconds(10))
                 if Task.isCancelled { return .timedOut }
                 release.yield()
                 return .timedOut
@@ -61,16 +61,21 @@ import Testing
         let answer = await answering.value
 
         guard case .answered = first else {
-            Issue.record("the payment waited for the lock to go (more than 4 s)")
+            Issue.record("the payment waited for the lock to go (more than 10 s)")
             return
         }
         #expect(try #require(answer, "no answer")[39] == "91")
-        #expect(elapsed < .seconds(3), "answered after \(elapsed)")
+        #expect(elapsed < .seconds(8), "answered after \(elapsed)")
         #expect(try await IntegrationEnvironment.int(database, "SELECT count(*) FROM transactions WHERE terminal_id = \(terminalID)") == 0)
 
-        // The lock gone, the same request is decided afresh and approved.
-        let again = try #require(await flows.process(payment, terminal: terminal))
-        #expect(again[39] == "00")
+        // The lock gone, the same request is decided afresh and approved. A parallel test run can
+        // hold a debug build's batch past the 1 s bound (91, rolled back): asked again, as a terminal would.
+        var again: ISOMessage?
+        for _ in 1...5 {
+            again = await flows.process(payment, terminal: terminal)
+            if again?[39] != "91" { break }
+        }
+        #expect(try #require(again, "no answer")[39] == "00")
     }
 
     /// The snapshot sets the bound for the rest of the transaction; called without one, as the
