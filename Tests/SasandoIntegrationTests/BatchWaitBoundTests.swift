@@ -21,7 +21,7 @@ import Testing
         defer { f.stop() }
         let (database, terminal, flows, payment) = (f.database, f.terminal, f.flows, f.payment)
         let merchant = terminal.merchantID, terminalID = terminal.terminalID
-        let logger = Logger(label: "batch-wait-bound-test")
+        let logger = f.logger
 
         // The locker: a pooled connection in a transaction held open until released.
         let (locked, lockTaken) = AsyncStream<Void>.makeStream()
@@ -85,7 +85,7 @@ import Testing
         let f = try await OwnEngineFixture(merchantPrefix: "WAITBOUNE", terminalPrefix: "WE", name: "Wait bound call", macKeyByte: 10,
                                            label: "batch-wait-bound-test")
         defer { f.stop() }
-        let logger = Logger(label: "batch-wait-bound-test")
+        let logger = f.logger
         func timeoutsAfter(_ call: String) async throws -> [String] {
             try await f.database.client.withConnection { c in
                 try await c.query("BEGIN", logger: logger)

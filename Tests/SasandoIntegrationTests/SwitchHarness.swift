@@ -67,9 +67,10 @@ enum IntegrationEnvironment {
 struct OwnEngineFixture {
     let database: SasandoDatabase
     let terminal: TerminalRecord
-    let engine: PostingEngine
     let flows: LedgerFlows
     let payment: ISOMessage
+    /// At `critical`: for the test's own queries.
+    let logger: Logger
     private let tasks: [Task<Void, any Error>]
 
     init(merchantPrefix: String, terminalPrefix: String, name: String, macKeyByte: UInt8,
@@ -90,7 +91,7 @@ struct OwnEngineFixture {
         payment = BenchmarkWorkload.payment(requests: TerminalRequests(terminalID: terminal.terminalID, merchantID: terminal.merchantID),
                                             product: .pdamKupang, businessDate: try await day.current().date, using: &rng)
         self.database = database
-        self.engine = engine
+        self.logger = logger
     }
 
     func stop() { for task in tasks.reversed() { task.cancel() } }
