@@ -15,92 +15,94 @@ import Testing
 /// recorded, and once the lock goes the same request is approved.
 @Suite struct BatchWaitBoundTests {
     @Test func aWriteStuckOnALockIsAnswered91WithinTheBound() async throws {
-        let f = try await OwnEngineFixture(merchantPrefix: "WAITBOUND", terminalPrefix: "WB", name: "Wait bound", macKeyByte: 9,
-                                           engineConfiguration: PostingEngineConfiguration(databaseWaitMilliseconds: 1_000),
-                                           label: "batch-wait-bound-test")
-        defer { f.stop() }
-        let (database, terminal, flows, payment) = (f.database, f.terminal, f.flows, f.payment)
-        let merchant = terminal.merchantID, terminalID = terminal.terminalID
-        let logger = f.logger
+        try await OwnEngineFixture.run(merchantPrefix: "WAITBOUND", terminalPrefix: "WB", name: "Wait bound", macKeyByte: 9,
+                                       engineConfiguration: PostingEngineConfiguration(databaseWaitMilliseconds: 1_000),
+                                       label: "batch-wait-bound-test") { f in
+            let (database, terminal, flows, payment) = (f.database, f.terminal, f.flows, f.payment)
+            let merchant = terminal.merchantID, terminalID = terminal.terminalID
+            let logger = f.logger
 
-        // The locker: a pooled connection in a transaction held open until released.
-        let (locked, lockTaken) = AsyncStream<Void>.makeStream()
-        let (releaseSignal, release) = AsyncStream<Void>.makeStream()
-        let locker = Task {
-            try await database.client.withConnection { c in
-                try await c.query("BEGIN", logger: logger)
-                try await c.query("SELECT id FROM accounts WHERE code = \("COM:" + merchant) FOR UPDATE", logger: logger)
-                lockTaken.yield()
-                for await _ in releaseSignal { break }
-                try await c.query("ROLLBACK", logger: logger)
+            // The locker: a pooled connection in a transaction held open until released.
+            let (locked, lockTaken) = AsyncStream<Void>.makeStream()
+            let (releaseSignal, release) = AsyncStream<Void>.makeStream()
+            let locker = Task {
+                try await database.client.withConnection { c in
+                    try await c.query("BEGIN", logger: logger)
+                    try await c.query("SELECT id FROM accounts WHERE code = \("COM:" + merchant) FOR UPDATE", logger: logger)
+                    lockTaken.yield()
+                    for await _ in releaseSignal { break }
+                    try await c.query("ROLLBACK", logger: logger)
+                }
             }
-        }
-        for await _ in locked { break }
+            for await _ in locked { break }
 
-        enum Race: Sendable { case answered(ISOMessage?), timedOut }
-        let started = ContinuousClock.now
-        let answering = Task { await flows.process(payment, terminal: terminal) }
-        // Ten times the bound (1 s): without the database's timeouts the write waits for the lock, so
-        // the lock goes then (a group waits for all its children: the answer must come).
-        let first = await withTaskGroup(of: Race.self) { group in
-            group.addTask { .answered(await answering.value) }
-            group.addTask {
-                try? await Task.sleep(for: .seconds(10))
-                if Task.isCancelled { return .timedOut }
-                release.yield()
-                return .timedOut
+            enum Race: Sendable { case answered(ISOMessage?), timedOut }
+            let started = ContinuousClock.now
+            let answering = Task { await flows.process(payment, terminal: terminal) }
+            // Ten times the bound (1 s): without the database's timeouts the write waits for the lock, so
+            // the lock goes then (a group waits for all its children: the answer must come).
+            let first = await withTaskGroup(of: Race.self) { group in
+                group.addTask { .answered(await answering.value) }
+                group.addTask {
+                    try? await Task.sleep(for: .seconds(10))
+                    if Task.isCancelled { return .timedOut }
+                    release.yield()
+                    return .timedOut
+                }
+                let winner = await group.next() ?? .timedOut
+                group.cancelAll()
+                return winner
             }
-            let winner = await group.next() ?? .timedOut
-            group.cancelAll()
-            return winner
-        }
-        let elapsed = started.duration(to: .now)
-        release.yield()
-        release.finish()
-        try await locker.value
-        let answer = await answering.value
+            let elapsed = started.duration(to: .now)
+            release.yield()
+            release.finish()
+            try await locker.value
+            let answer = await answering.value
 
-        guard case .answered = first else {
-            Issue.record("the payment waited for the lock to go (more than 10 s)")
-            return
-        }
-        #expect(try #require(answer, "no answer")[39] == "91")
-        #expect(elapsed < .seconds(8), "answered after \(elapsed)")
-        #expect(try await IntegrationEnvironment.int(database, "SELECT count(*) FROM transactions WHERE terminal_id = \(terminalID)") == 0)
+            guard case .answered = first else {
+                Issue.record("the payment waited for the lock to go (more than 10 s)")
+                return
+            }
+            #expect(try #require(answer, "no answer")[39] == "91")
+            #expect(elapsed < .seconds(8), "answered after \(elapsed)")
+            #expect(try await IntegrationEnvironment.int(database, "SELECT count(*) FROM transactions WHERE terminal_id = \(terminalID)") == 0)
 
-        // The lock gone, the same request is decided afresh and approved. A parallel test run can
-        // hold a debug build's batch past the 1 s bound (91, rolled back): asked again, as a terminal would.
-        var again: ISOMessage?
-        for _ in 1...5 {
-            again = await flows.process(payment, terminal: terminal)
-            if again?[39] != "91" { break }
+            // The lock gone, the same request is decided afresh and approved. A parallel test run can
+            // hold a debug build's batch past the 1 s bound (91, rolled back): asked again, as a terminal would.
+            var again: ISOMessage?
+            for _ in 1...5 {
+                again = await flows.process(payment, terminal: terminal)
+                if again?[39] != "91" { break }
+            }
+            #expect(try #require(again, "no answer")[39] == "00")
         }
-        #expect(try #require(again, "no answer")[39] == "00")
     }
 
     /// The snapshot sets the bound for the rest of the transaction; called without one, as the
     /// previous release calls it (it set its own timeout first), it leaves the timeouts alone, so
     /// instances of both releases can share the database during a rolling upgrade.
     @Test func theSnapshotSetsTheTimeoutsOnlyWhenGivenABound() async throws {
-        let f = try await OwnEngineFixture(merchantPrefix: "WAITBOUNE", terminalPrefix: "WE", name: "Wait bound call", macKeyByte: 10,
-                                           label: "batch-wait-bound-test")
-        defer { f.stop() }
-        let logger = f.logger
-        func timeoutsAfter(_ call: String) async throws -> [String] {
-            try await f.database.client.withConnection { c in
-                try await c.query("BEGIN", logger: logger)
-                try await c.query("SET LOCAL statement_timeout = '7s'", logger: logger)
-                try await c.query(PostgresQuery(unsafeSQL: call), logger: logger)
-                var settings: [String] = []
-                let rows = try await c.query("SELECT current_setting('lock_timeout'), current_setting('statement_timeout')", logger: logger)
-                for try await (lock, statement) in rows.decode((String, String).self) { settings = [lock, statement] }
-                try await c.query("ROLLBACK", logger: logger)
-                return settings
+        try await OwnEngineFixture.run(merchantPrefix: "WAITBOUNE", terminalPrefix: "WE", name: "Wait bound call", macKeyByte: 10,
+                                       label: "batch-wait-bound-test") { f in
+            let logger = f.logger
+            func timeoutsAfter(_ call: String) async throws -> [String] {
+                try await f.database.client.withConnection { c in
+                    try await c.query("BEGIN", logger: logger)
+                    try await c.query("SET LOCAL statement_timeout = '7s'", logger: logger)
+                    try await c.query(PostgresQuery(unsafeSQL: call), logger: logger)
+                    var settings: [String] = []
+                    let rows = try await c.query("SELECT current_setting('lock_timeout'), current_setting('statement_timeout')", logger: logger)
+                    for try await (lock, statement) in rows.decode((String, String).self) { settings = [lock, statement] }
+                    try await c.query("ROLLBACK", logger: logger)
+                    return settings
+                }
             }
+            // Twelve empty key arrays, no ids wanted.
+            let noKeys = Array(repeating: "'{}'::text[]", count: 12).joined(separator: ", ") + ", 0, 0"
+            let bounded = try await timeoutsAfter("SELECT * FROM sasando_batch_snapshot(\(noKeys), 1234)")
+            let unbounded = try await timeoutsAfter("SELECT * FROM sasando_batch_snapshot(\(noKeys))")
+            #expect(bounded == ["1234ms", "1234ms"])
+            #expect(unbounded == ["0", "7s"])
         }
-        // Twelve empty key arrays, no ids wanted.
-        let noKeys = Array(repeating: "'{}'::text[]", count: 12).joined(separator: ", ") + ", 0, 0"
-        #expect(try await timeoutsAfter("SELECT * FROM sasando_batch_snapshot(\(noKeys), 1234)") == ["1234ms", "1234ms"])
-        #expect(try await timeoutsAfter("SELECT * FROM sasando_batch_snapshot(\(noKeys))") == ["0", "7s"])
     }
 }

@@ -35,6 +35,11 @@ struct CrashRecoveryTests {
             process.terminate()
             process.waitUntilExit()
         }
+        /// A test that throws half-way (a send timed out) must not leave the switch running on its
+        /// port and its database connections (a later run could not drop that database).
+        deinit {
+            if process.isRunning { kill9() }
+        }
     }
 
     static func run(_ binary: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
@@ -191,8 +196,9 @@ struct CrashRecoveryTests {
         for s in unanswered {
             let requests = TerminalRequests(terminalID: folders[s.terminal].info.terminalID, merchantID: folders[s.terminal].info.merchantID,
                                             firstSTAN: Int.random(in: 500_000...999_999))
-            let reversal = try await clients[s.terminal].send(requests.reversal(of: s.request), macKey: folders[s.terminal].macKey)
-            #expect(reversal[39] == "00" || reversal[39] == "25", "reversal after restart answered \(reversal[39] ?? "nothing")")
+            let request = requests.reversal(of: s.request)
+            let reversal = try await clients[s.terminal].send(request, macKey: folders[s.terminal].macKey)
+            #expect(reversal[39] == "00" || reversal[39] == "25", "reversal after restart answered \(reversal[39] ?? "nothing"): \(request[41] ?? "") STAN \(request[11] ?? "") at \(request[7] ?? ""), original STAN \(s.request[11] ?? "") at \(s.request[7] ?? "")")
             if reversal[39] == "00" { reversedCommitted += 1 }
         }
         for client in clients { await client.close() }

@@ -61,9 +61,11 @@ enum IntegrationEnvironment {
     }
 }
 
-/// The flows and a posting engine of the test's own, on the shared database, with one payment
-/// point of its own and a payment request for it: for tests of one request's path through the
-/// engine without a switch. `stop()` ends the engine and the database client.
+/// The flows and a posting engine of the test's own, on a database of its own (dropped afterwards),
+/// with one payment point and a payment request for it: for tests of one request's path through
+/// the engine without a switch. These tests hold locks and change triggers on purpose; on the
+/// shared database a stalled write holds the shared fee and payable accounts, and DROP TRIGGER
+/// queues every other suite's batch behind it (a parallel CI run answered those 91).
 struct OwnEngineFixture {
     let database: SasandoDatabase
     let terminal: TerminalRecord
@@ -71,30 +73,38 @@ struct OwnEngineFixture {
     let payment: ISOMessage
     /// At `critical`: for the test's own queries.
     let logger: Logger
-    private let tasks: [Task<Void, any Error>]
 
-    init(merchantPrefix: String, terminalPrefix: String, name: String, macKeyByte: UInt8,
-         engineConfiguration: PostingEngineConfiguration = PostingEngineConfiguration(), label: String) async throws {
-        let url = try #require(IntegrationEnvironment.databaseURL, "SASANDO_DATABASE_URL is not set")
+    /// Runs `body` with a fixture; the engine, the client and the database are gone afterwards,
+    /// whether `body` threw or not.
+    static func run(merchantPrefix: String, terminalPrefix: String, name: String, macKeyByte: UInt8,
+                    engineConfiguration: PostingEngineConfiguration = PostingEngineConfiguration(), label: String,
+                    _ body: (OwnEngineFixture) async throws -> Void) async throws {
+        let isolated = try await IsolatedDatabase.create()
         var logger = Logger(label: label)
         logger.logLevel = .critical
-        let database = try SasandoDatabase(url: url, connectionsMax: 4, logger: logger)
-        let run = Task { try await database.run() }
-        try await IntegrationEnvironment.migrateOnce(database)
-        terminal = try await IntegrationEnvironment.ownPaymentPoint(database, merchantPrefix: merchantPrefix, terminalPrefix: terminalPrefix,
-                                                                    name: name, deposit: .rupiah(10_000_000), macKeyByte: macKeyByte)
-        let engine = PostingEngine(database: database, configuration: engineConfiguration, logger: logger)
-        tasks = [run, Task { try await engine.run() }]
-        let day = BusinessDayService(database: database)
-        flows = LedgerFlows(engine: engine, businessDay: day, configuration: SwitchConfiguration(), logger: logger)
-        var rng = SystemRandomNumberGenerator()
-        payment = BenchmarkWorkload.payment(requests: TerminalRequests(terminalID: terminal.terminalID, merchantID: terminal.merchantID),
-                                            product: .pdamKupang, businessDate: try await day.current().date, using: &rng)
-        self.database = database
-        self.logger = logger
+        var tasks: [Task<Void, any Error>] = []
+        do {
+            let database = try SasandoDatabase(url: isolated.url, connectionsMax: 4, logger: logger)
+            tasks.append(Task { try await database.run() })
+            try await database.migrate(schemaSQL: IntegrationEnvironment.schemaSQL)
+            let terminal = try await IntegrationEnvironment.ownPaymentPoint(database, merchantPrefix: merchantPrefix, terminalPrefix: terminalPrefix,
+                                                                            name: name, deposit: .rupiah(10_000_000), macKeyByte: macKeyByte)
+            let engine = PostingEngine(database: database, configuration: engineConfiguration, logger: logger)
+            tasks.append(Task { try await engine.run() })
+            let day = BusinessDayService(database: database)
+            let flows = LedgerFlows(engine: engine, businessDay: day, configuration: SwitchConfiguration(), logger: logger)
+            var rng = SystemRandomNumberGenerator()
+            let payment = BenchmarkWorkload.payment(requests: TerminalRequests(terminalID: terminal.terminalID, merchantID: terminal.merchantID),
+                                                    product: .pdamKupang, businessDate: try await day.current().date, using: &rng)
+            try await body(OwnEngineFixture(database: database, terminal: terminal, flows: flows, payment: payment, logger: logger))
+        } catch {
+            for task in tasks.reversed() { task.cancel() }
+            await isolated.drop()
+            throw error
+        }
+        for task in tasks.reversed() { task.cancel() }
+        await isolated.drop()
     }
-
-    func stop() { for task in tasks.reversed() { task.cancel() } }
 }
 
 /// A real switch on 127.0.0.1, port chosen by the OS, with its own CA and freshly provisioned
