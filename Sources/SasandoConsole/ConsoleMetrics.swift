@@ -8,7 +8,7 @@ public enum ConsoleMetrics {
     public static func bootstrap() -> PrometheusCollectorRegistry {
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
-        // Request latency: the switch answers in milliseconds; 91 comes after databaseWaitMillisecondsMax (2 s).
+        // Request latency: the switch answers in milliseconds; 91 comes after databaseWaitMilliseconds (default 2 s).
         factory.defaultDurationHistogramBuckets = [
             .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
             .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2_500), .seconds(5),

@@ -32,8 +32,11 @@ public enum Limits {
     public static let databaseConnectionsMax = 16
     /// Connections the pool keeps open when idle (the posting lanes' plus spare).
     public static let databaseConnectionsKeptOpen = 4
-    /// How long a request may wait for the database before it is answered `91`.
-    public static let databaseWaitMillisecondsMax = 2_000
+    /// How long a request may wait for the database before it is answered `91` (config key
+    /// `databaseWaitMilliseconds`), by default...
+    public static let databaseWaitMillisecondsDefault = 2_000
+    /// ...and at most (`sasando terminal` and the load generator wait 30 s for an answer).
+    public static let databaseWaitMillisecondsMax = 30_000
 
     public static func assertConsistent() {
         precondition(messageBytesMin < messageBytesMax)

@@ -33,7 +33,7 @@ public enum DatabaseConfiguration {
         // A few connections stay open: the posting lanes' connections keep their PL/pgSQL plans and
         // caches warm instead of reconnecting after an idle minute.
         configuration.options.minimumConnections = min(connectionsMax, connectionsKeptOpen)
-        configuration.options.connectTimeout = .milliseconds(Int64(Limits.databaseWaitMillisecondsMax))
+        configuration.options.connectTimeout = .milliseconds(Int64(Limits.databaseWaitMillisecondsDefault))
         return configuration
     }
 
@@ -44,7 +44,7 @@ public enum DatabaseConfiguration {
     }
 }
 
-/// Thrown when the database did not answer within `Limits.databaseWaitMillisecondsMax`: the
+/// Thrown when the database did not answer within the instance's `databaseWaitMilliseconds`: the
 /// request is answered `91` and nothing was committed by this request's caller.
 public struct DatabaseUnavailable: Error, CustomStringConvertible {
     public let description: String
@@ -55,11 +55,16 @@ public struct DatabaseUnavailable: Error, CustomStringConvertible {
 public final class SasandoDatabase: Service, Sendable {
     public let client: PostgresClient
     public let logger: Logger
+    /// `withDeadline`'s bound unless a call gives its own: the instance's `databaseWaitMilliseconds`.
+    public let waitMilliseconds: Int
 
     /// - Parameter connectionsKeptOpen: open even when idle (the switch keeps
     ///   `Limits.databaseConnectionsKeptOpen`, so the posting lanes' plans and caches stay warm; a
     ///   one-shot command keeps none).
-    public init(url: String, connectionsMax: Int = Limits.databaseConnectionsMax, connectionsKeptOpen: Int = 0, logger: Logger) throws {
+    public init(url: String, connectionsMax: Int = Limits.databaseConnectionsMax, connectionsKeptOpen: Int = 0,
+                waitMilliseconds: Int = Limits.databaseWaitMillisecondsDefault, logger: Logger) throws {
+        precondition((1...Limits.databaseWaitMillisecondsMax).contains(waitMilliseconds))
+        self.waitMilliseconds = waitMilliseconds
         self.client = PostgresClient(configuration: try DatabaseConfiguration.client(url: url, connectionsMax: connectionsMax,
                                                                                      connectionsKeptOpen: connectionsKeptOpen),
                                      eventLoopGroup: Self.eventLoopGroup, backgroundLogger: logger)
@@ -134,11 +139,13 @@ public final class SasandoDatabase: Service, Sendable {
         return statements
     }
 
-    /// Runs `body`, failing with `DatabaseUnavailable` if it takes longer than `milliseconds`.
-    /// Used on request paths so that a dead database gives a prompt `91`, never a hang.
-    public func withDeadline<T: Sendable>(milliseconds: Int = Limits.databaseWaitMillisecondsMax,
+    /// Runs `body`, failing with `DatabaseUnavailable` if it takes longer than `milliseconds`
+    /// (default: `waitMilliseconds`). Used on request paths so that a dead database gives a prompt
+    /// `91`, never a hang.
+    public func withDeadline<T: Sendable>(milliseconds: Int? = nil,
                                           _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T.self) { group in
+        let milliseconds = milliseconds ?? waitMilliseconds
+        return try await withThrowingTaskGroup(of: T.self) { group in
             group.addTask { try await body() }
             group.addTask {
                 try await Task.sleep(for: .milliseconds(milliseconds))

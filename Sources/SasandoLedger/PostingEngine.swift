@@ -29,10 +29,11 @@ public struct PostingEngineConfiguration: Sendable {
     public var mergeRequestsMax: Int
 
     public init(batchRequestsMax: Int = 1_000, batchWaitMicroseconds: Int = 500, queueRequestsMax: Int = 20_000,
-                concurrentBatchesMax: Int = 1, lanes: Int = 2, databaseWaitMilliseconds: Int = Limits.databaseWaitMillisecondsMax,
+                concurrentBatchesMax: Int = 1, lanes: Int = 2, databaseWaitMilliseconds: Int = Limits.databaseWaitMillisecondsDefault,
                 mergeRequestsMax: Int = 32) {
         precondition(batchRequestsMax > 0 && queueRequestsMax >= batchRequestsMax && concurrentBatchesMax > 0 && lanes > 0)
         precondition((0...batchRequestsMax).contains(mergeRequestsMax))
+        precondition((1...Limits.databaseWaitMillisecondsMax).contains(databaseWaitMilliseconds))
         self.mergeRequestsMax = mergeRequestsMax
         self.lanes = lanes
         self.batchRequestsMax = batchRequestsMax
@@ -43,9 +44,9 @@ public struct PostingEngineConfiguration: Sendable {
     }
 
     /// One transaction per request, as a baseline for benchmarks.
-    public static func unbatched(connections: Int) -> PostingEngineConfiguration {
+    public static func unbatched(connections: Int, databaseWaitMilliseconds: Int = Limits.databaseWaitMillisecondsDefault) -> PostingEngineConfiguration {
         PostingEngineConfiguration(batchRequestsMax: 1, batchWaitMicroseconds: 0, queueRequestsMax: 20_000, concurrentBatchesMax: connections, lanes: 1,
-                                   mergeRequestsMax: 0)
+                                   databaseWaitMilliseconds: databaseWaitMilliseconds, mergeRequestsMax: 0)
     }
 }
 

@@ -33,6 +33,9 @@ public struct SwitchConfiguration: Codable, Sendable, Equatable {
     public var postingMergeRequestsMax: Int = 32
     /// Requests waiting for a batch; past it new requests get `91` at once (the switch is saturated).
     public var postingQueueRequestsMax: Int = 20_000
+    /// How long a request's batch may wait for the database (a connection, locks, its statements
+    /// before COMMIT) before its requests are answered `91` and rolled back.
+    public var databaseWaitMilliseconds: Int = Limits.databaseWaitMillisecondsDefault
     /// One transaction per request (for comparison benchmarks); never for production.
     public var batchingDisabled: Bool = false
     public var connectionsMax: Int = Limits.connectionsMax
@@ -63,6 +66,8 @@ public struct SwitchConfiguration: Codable, Sendable, Equatable {
         try require((0...batchRequestsMax).contains(postingMergeRequestsMax), "postingMergeRequestsMax must be 0...batchRequestsMax")
         try require(postingLanes * postingBatchesInFlightPerLane < databaseConnectionsMax,
                     "postingLanes x postingBatchesInFlightPerLane must leave a database connection for the rest")
+        try require((100...Limits.databaseWaitMillisecondsMax).contains(databaseWaitMilliseconds),
+                    "databaseWaitMilliseconds must be 100...\(Limits.databaseWaitMillisecondsMax)")
         try require(connectionsMax > 0 && databaseConnectionsMax > 0, "connection limits must be positive")
     }
 }
@@ -84,6 +89,7 @@ extension SwitchConfiguration {
         postingLanes = try c.decodeIfPresent(Int.self, forKey: .postingLanes) ?? postingLanes
         postingBatchesInFlightPerLane = try c.decodeIfPresent(Int.self, forKey: .postingBatchesInFlightPerLane) ?? postingBatchesInFlightPerLane
         postingMergeRequestsMax = try c.decodeIfPresent(Int.self, forKey: .postingMergeRequestsMax) ?? postingMergeRequestsMax
+        databaseWaitMilliseconds = try c.decodeIfPresent(Int.self, forKey: .databaseWaitMilliseconds) ?? databaseWaitMilliseconds
         batchingDisabled = try c.decodeIfPresent(Bool.self, forKey: .batchingDisabled) ?? batchingDisabled
         connectionsMax = try c.decodeIfPresent(Int.self, forKey: .connectionsMax) ?? connectionsMax
         databaseConnectionsMax = try c.decodeIfPresent(Int.self, forKey: .databaseConnectionsMax) ?? databaseConnectionsMax
@@ -100,10 +106,10 @@ extension SwitchConfiguration {
     /// (`batchingDisabled`) one transaction per request on every database connection.
     public var postingEngine: PostingEngineConfiguration {
         batchingDisabled
-            ? .unbatched(connections: databaseConnectionsMax)
+            ? .unbatched(connections: databaseConnectionsMax, databaseWaitMilliseconds: databaseWaitMilliseconds)
             : PostingEngineConfiguration(batchRequestsMax: batchRequestsMax, batchWaitMicroseconds: batchWaitMicroseconds,
                                          queueRequestsMax: postingQueueRequestsMax,
                                          concurrentBatchesMax: postingBatchesInFlightPerLane, lanes: postingLanes,
-                                         mergeRequestsMax: postingMergeRequestsMax)
+                                         databaseWaitMilliseconds: databaseWaitMilliseconds, mergeRequestsMax: postingMergeRequestsMax)
     }
 }

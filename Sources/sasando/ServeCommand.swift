@@ -33,7 +33,8 @@ struct Serve: AsyncParsableCommand {
         logger.info("starting", metadata: ["database": "\(DatabaseConfiguration.redacted(url: url))", "port": "\(configuration.port)",
                                            "batching": "\(!configuration.batchingDisabled)"])
         let db = try SasandoDatabase(url: url, connectionsMax: configuration.databaseConnectionsMax,
-                                     connectionsKeptOpen: Limits.databaseConnectionsKeptOpen, logger: logger)
+                                     connectionsKeptOpen: Limits.databaseConnectionsKeptOpen,
+                                     waitMilliseconds: configuration.databaseWaitMilliseconds, logger: logger)
         let engine = PostingEngine(database: db, configuration: configuration.postingEngine, logger: logger)
         // One business-day service per instance: the flows, the console and the cut-over scheduler share its cache.
         let businessDay = BusinessDayService(database: db, cutoverHourWITA: configuration.cutoverHourWITA)

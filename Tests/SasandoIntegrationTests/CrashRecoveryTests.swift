@@ -91,7 +91,7 @@ struct CrashRecoveryTests {
                                               "--opening-deposit", "5000000000"])
         #expect(provision.status == 0, "\(provision.output)")
         let config = root + "/switch.json"
-        try #"{"host": "127.0.0.1", "port": \#(port), "consolePort": 0, "pkiDirectory": "\#(root)/pki"}"#.write(toFile: config, atomically: true, encoding: .utf8)
+        try #"{"host": "127.0.0.1", "port": \#(port), "consolePort": 0, "pkiDirectory": "\#(root)/pki", "databaseWaitMilliseconds": \#(IntegrationEnvironment.databaseWaitMilliseconds)}"#.write(toFile: config, atomically: true, encoding: .utf8)
         _ = FileManager.default.createFile(atPath: root + "/switch.log", contents: nil)
 
         var server = try SwitchProcess(binary: binary, port: port, configPath: config, logPath: root + "/switch.log")

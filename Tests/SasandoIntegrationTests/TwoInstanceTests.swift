@@ -18,8 +18,9 @@ import Testing
         let url = try #require(IntegrationEnvironment.databaseURL, "SASANDO_DATABASE_URL is not set")
         var logger = Logger(label: "two-instance-test")
         logger.logLevel = .critical
-        let databaseA = try SasandoDatabase(url: url, connectionsMax: 4, logger: logger)
-        let databaseB = try SasandoDatabase(url: url, connectionsMax: 4, logger: logger)
+        let wait = IntegrationEnvironment.databaseWaitMilliseconds
+        let databaseA = try SasandoDatabase(url: url, connectionsMax: 4, waitMilliseconds: wait, logger: logger)
+        let databaseB = try SasandoDatabase(url: url, connectionsMax: 4, waitMilliseconds: wait, logger: logger)
         let runA = Task { try await databaseA.run() }, runB = Task { try await databaseB.run() }
         defer { runA.cancel(); runB.cancel() }
         try await IntegrationEnvironment.migrateOnce(databaseA)
@@ -31,8 +32,8 @@ import Testing
         try await databaseA.client.query("UPDATE payment_points SET daily_limit_sen = 9000000000000000 WHERE merchant_id = \(merchant)")
         let depositBefore = try await IntegrationEnvironment.int(databaseA, "SELECT balance FROM accounts WHERE code = \("DEP:" + merchant)")
 
-        let engineA = PostingEngine(database: databaseA, configuration: PostingEngineConfiguration(), logger: logger)
-        let engineB = PostingEngine(database: databaseB, configuration: PostingEngineConfiguration(), logger: logger)
+        let engineA = PostingEngine(database: databaseA, configuration: PostingEngineConfiguration(databaseWaitMilliseconds: wait), logger: logger)
+        let engineB = PostingEngine(database: databaseB, configuration: PostingEngineConfiguration(databaseWaitMilliseconds: wait), logger: logger)
         let engines = Task {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { try await engineA.run() }
