@@ -22,7 +22,10 @@ public struct PostingEngineConfiguration: Sendable {
     /// touch the same deposit account and one lane's database work overlaps another's Swift work.
     public var lanes: Int
     /// How long a batch may wait for a database connection and its statements before its requests
-    /// get `91`. COMMIT itself is never timed out (see `PostingResult.outcomeUnknown`).
+    /// get `91`. The engine's own deadline stops once COMMIT is sent (see
+    /// `PostingResult.outcomeUnknown`); the database's lock and statement timeouts, which the
+    /// snapshot sets to the same bound, still cover the write and COMMIT's deferred checks, and an
+    /// error there means the batch rolled back.
     public var databaseWaitMilliseconds: Int
     /// While at most this many requests wait in all, the lanes' requests go in one batch at a time
     /// (`BatchDispatch`: fewer, larger batches at light load); 0 keeps lanes apart at any load.

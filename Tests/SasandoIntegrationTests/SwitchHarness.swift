@@ -90,6 +90,7 @@ struct OwnEngineFixture {
         var logger = Logger(label: label)
         logger.logLevel = .critical
         var tasks: [Task<Void, any Error>] = []
+        let outcome: Result<Void, any Error>
         do {
             let database = try SasandoDatabase(url: isolated.url, connectionsMax: 4, waitMilliseconds: IntegrationEnvironment.databaseWaitMilliseconds,
                                                logger: logger)
@@ -105,13 +106,13 @@ struct OwnEngineFixture {
             let payment = BenchmarkWorkload.payment(requests: TerminalRequests(terminalID: terminal.terminalID, merchantID: terminal.merchantID),
                                                     product: .pdamKupang, businessDate: try await day.current().date, using: &rng)
             try await body(OwnEngineFixture(database: database, terminal: terminal, flows: flows, payment: payment, logger: logger))
+            outcome = .success(())
         } catch {
-            for task in tasks.reversed() { task.cancel() }
-            await isolated.drop()
-            throw error
+            outcome = .failure(error)
         }
         for task in tasks.reversed() { task.cancel() }
         await isolated.drop()
+        try outcome.get()
     }
 }
 
