@@ -30,22 +30,24 @@ struct IsolatedDatabase {
         try? await Self.admin(shared, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
     }
 
+    /// A database of its own for `body`, dropped afterwards whether `body` threw or not.
+    static func using(_ body: (IsolatedDatabase) async throws -> Void) async throws {
+        let isolated = try await create()
+        let outcome: Result<Void, any Error>
+        do { try await body(isolated); outcome = .success(()) } catch { outcome = .failure(error) }
+        await isolated.drop()
+        try outcome.get()
+    }
+
     /// A harness started (by `start`, given the URL) on a database of its own, for `body`; both
     /// stopped and dropped afterwards, whether `body` threw or not.
     static func withHarness(_ start: (String) async throws -> SwitchHarness,
                             _ body: (SwitchHarness) async throws -> Void) async throws {
-        let isolated = try await create()
-        let h: SwitchHarness
-        do { h = try await start(isolated.url) } catch { await isolated.drop(); throw error }
-        do {
-            try await body(h)
-        } catch {
+        try await using { isolated in
+            let h = try await start(isolated.url)
+            do { try await body(h) } catch { await h.stop(); throw error }
             await h.stop()
-            await isolated.drop()
-            throw error
         }
-        await h.stop()
-        await isolated.drop()
     }
 
     static func admin(_ url: String, _ sql: String) async throws {

@@ -86,12 +86,11 @@ struct OwnEngineFixture {
                     engineConfiguration: PostingEngineConfiguration = PostingEngineConfiguration(databaseWaitMilliseconds: IntegrationEnvironment.databaseWaitMilliseconds),
                     label: String,
                     _ body: (OwnEngineFixture) async throws -> Void) async throws {
-        let isolated = try await IsolatedDatabase.create()
         var logger = Logger(label: label)
         logger.logLevel = .critical
-        var tasks: [Task<Void, any Error>] = []
-        let outcome: Result<Void, any Error>
-        do {
+        try await IsolatedDatabase.using { isolated in
+            var tasks: [Task<Void, any Error>] = []
+            defer { for task in tasks.reversed() { task.cancel() } }
             let database = try SasandoDatabase(url: isolated.url, connectionsMax: 4, waitMilliseconds: IntegrationEnvironment.databaseWaitMilliseconds,
                                                logger: logger)
             tasks.append(Task { try await database.run() })
@@ -106,13 +105,7 @@ struct OwnEngineFixture {
             let payment = BenchmarkWorkload.payment(requests: TerminalRequests(terminalID: terminal.terminalID, merchantID: terminal.merchantID),
                                                     product: .pdamKupang, businessDate: try await day.current().date, using: &rng)
             try await body(OwnEngineFixture(database: database, terminal: terminal, flows: flows, payment: payment, logger: logger))
-            outcome = .success(())
-        } catch {
-            outcome = .failure(error)
         }
-        for task in tasks.reversed() { task.cancel() }
-        await isolated.drop()
-        try outcome.get()
     }
 }
 
