@@ -146,7 +146,9 @@ let package = Package(
         ]),
         // Pure logic of the ledger module (no database).
         .testTarget(name: "SasandoLedgerTests", dependencies: ["SasandoLedger"]),
-        .testTarget(name: "SasandoSwitchTests", dependencies: ["SasandoSwitch", "SasandoLedger", "SasandoISO8583", "SasandoCore"]),
+        .testTarget(name: "SasandoSwitchTests", dependencies: [
+            "SasandoSwitch", "SasandoLedger", "SasandoISO8583", "SasandoCore", .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "SasandoSettlementTests", dependencies: ["SasandoSettlement", "SasandoSwitch", "SasandoISO8583", "SasandoCore"]),
         // Against the real PostgreSQL started by scripts/test (SASANDO_DATABASE_URL) and real TLS on loopback.
         .testTarget(name: "SasandoIntegrationTests", dependencies: [

@@ -130,16 +130,22 @@ BEGIN
         RAISE EXCEPTION 'postings may only be added to an existing journal by the transaction that creates it'
             USING ERRCODE = 'foreign_key_violation';
     END IF;
-    -- The touched accounts and their net change, in id order, as arrays: a join of accounts with
-    -- the transition table was planned as a hash join over every account, a cost per batch that
-    -- grew with the number of payment points.
-    SELECT array_agg(d.account_id ORDER BY d.account_id), array_agg(d.delta ORDER BY d.account_id) INTO ids, deltas
+    -- The touched accounts and their net change as arrays, in lock order: a payment point's own
+    -- accounts (deposit, commission) first, then the shared ones (fee income, payables, clearing),
+    -- each by id. A write that has to wait for one payment point's account (another session holds
+    -- it) then waits before it holds any shared account, so other lanes' and other instances'
+    -- batches go on. A missing account sorts last and fails the row count below. (A join of
+    -- accounts with the transition table was planned as a hash join over every account, a cost per
+    -- batch that grew with the number of payment points; here each id is one index probe.)
+    SELECT array_agg(d.account_id ORDER BY a.merchant_id IS NULL, d.account_id),
+           array_agg(d.delta ORDER BY a.merchant_id IS NULL, d.account_id) INTO ids, deltas
       FROM (SELECT account_id, sum(CASE side WHEN 'C' THEN amount ELSE -amount END)::int8 AS delta
-              FROM new_postings GROUP BY account_id) d;
-    -- One UPDATE, rows taken in id order: the plan is a nested loop over the sorted arrays with an
-    -- index probe per id, so concurrent writers lock shared accounts (fee income, payables) in the
-    -- same order and do not deadlock (were one to happen, PostgreSQL aborts one batch, which the
-    -- engine retries). Zero net changes included, so the row count also proves every account exists.
+              FROM new_postings GROUP BY account_id) d
+      LEFT JOIN accounts a ON a.id = d.account_id;
+    -- One UPDATE, rows taken in that order: the plan is a nested loop over the arrays with an index
+    -- probe per id, so concurrent writers lock accounts in one total order and do not deadlock
+    -- (were one to happen, PostgreSQL aborts one batch, which the engine retries). Zero net changes
+    -- included, so the row count also proves every account exists.
     UPDATE accounts a SET balance = a.balance + x.delta
       FROM unnest(ids, deltas) AS x(id, delta)
      WHERE a.id = x.id;

@@ -109,7 +109,7 @@ extension PostingEngine {
                 \(unknown)::text[], \(Array(depositCodes))::text[], \(Array(merchants))::text[], \(Array(dates))::text[],
                 \(billProducts)::text[], \(billCustomers)::text[],
                 \(requests.count)::int4, \(journalsWanted)::int4,
-                \(configuration.databaseWaitMilliseconds)::int4)
+                \(databaseWaitMilliseconds)::int4)
             """, logger: logger)
         for try await row in rows {
             let r = row.makeRandomAccess()

@@ -21,35 +21,26 @@ public struct PostingEngineConfiguration: Sendable {
     /// Independent batch lanes; a request's lane is chosen by its payment point, so lanes never
     /// touch the same deposit account and one lane's database work overlaps another's Swift work.
     public var lanes: Int
-    /// How long a batch may wait for a database connection and its statements before its requests
-    /// get `91`. The engine's own deadline stops once COMMIT is sent (see
-    /// `PostingResult.outcomeUnknown`); the database's lock and statement timeouts, which the
-    /// snapshot sets to the same bound, still cover the write and COMMIT's deferred checks, and an
-    /// error there means the batch rolled back.
-    public var databaseWaitMilliseconds: Int
     /// While at most this many requests wait in all, the lanes' requests go in one batch at a time
     /// (`BatchDispatch`: fewer, larger batches at light load); 0 keeps lanes apart at any load.
     public var mergeRequestsMax: Int
 
     public init(batchRequestsMax: Int = 1_000, batchWaitMicroseconds: Int = 500, queueRequestsMax: Int = 20_000,
-                concurrentBatchesMax: Int = 1, lanes: Int = 2, databaseWaitMilliseconds: Int = Limits.databaseWaitMillisecondsDefault,
-                mergeRequestsMax: Int = 32) {
+                concurrentBatchesMax: Int = 1, lanes: Int = 2, mergeRequestsMax: Int = 32) {
         precondition(batchRequestsMax > 0 && queueRequestsMax >= batchRequestsMax && concurrentBatchesMax > 0 && lanes > 0)
         precondition((0...batchRequestsMax).contains(mergeRequestsMax))
-        precondition((1...Limits.databaseWaitMillisecondsMax).contains(databaseWaitMilliseconds))
         self.mergeRequestsMax = mergeRequestsMax
         self.lanes = lanes
         self.batchRequestsMax = batchRequestsMax
         self.batchWaitMicroseconds = batchWaitMicroseconds
         self.queueRequestsMax = queueRequestsMax
         self.concurrentBatchesMax = concurrentBatchesMax
-        self.databaseWaitMilliseconds = databaseWaitMilliseconds
     }
 
     /// One transaction per request, as a baseline for benchmarks.
-    public static func unbatched(connections: Int, databaseWaitMilliseconds: Int = Limits.databaseWaitMillisecondsDefault) -> PostingEngineConfiguration {
+    public static func unbatched(connections: Int) -> PostingEngineConfiguration {
         PostingEngineConfiguration(batchRequestsMax: 1, batchWaitMicroseconds: 0, queueRequestsMax: 20_000, concurrentBatchesMax: connections, lanes: 1,
-                                   databaseWaitMilliseconds: databaseWaitMilliseconds, mergeRequestsMax: 0)
+                                   mergeRequestsMax: 0)
     }
 }
 
@@ -83,6 +74,12 @@ public final class PostingEngine: Service, Sendable {
 
     public let database: SasandoDatabase
     let configuration: PostingEngineConfiguration
+    /// How long a batch may wait for a database connection and its statements before its requests
+    /// get `91`: the database's own bound (one setting per instance, `databaseWaitMilliseconds`).
+    /// The engine's deadline stops once COMMIT is sent (see `PostingResult.outcomeUnknown`); the
+    /// database's lock and statement timeouts, which the snapshot sets to the same bound, still
+    /// cover the write and COMMIT's deferred checks, and an error there means the batch rolled back.
+    public var databaseWaitMilliseconds: Int { database.waitMilliseconds }
     let logger: Logger
     private let dispatcher: Mutex<Dispatcher>
     let accountIDs = Mutex<[String: Int64]>([:])
@@ -288,7 +285,7 @@ public final class PostingEngine: Service, Sendable {
     /// Bounds the time before COMMIT: if the database does not get that far in time, the batch is
     /// abandoned (it will roll back, because it checks the phase before committing).
     private func withBatchDeadline<T: Sendable>(phase: PhaseBox, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let milliseconds = configuration.databaseWaitMilliseconds
+        let milliseconds = databaseWaitMilliseconds
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await body() }
             group.addTask {

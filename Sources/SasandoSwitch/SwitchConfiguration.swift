@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SasandoCore
 import SasandoLedger
 
@@ -106,10 +107,17 @@ extension SwitchConfiguration {
     /// (`batchingDisabled`) one transaction per request on every database connection.
     public var postingEngine: PostingEngineConfiguration {
         batchingDisabled
-            ? .unbatched(connections: databaseConnectionsMax, databaseWaitMilliseconds: databaseWaitMilliseconds)
+            ? .unbatched(connections: databaseConnectionsMax)
             : PostingEngineConfiguration(batchRequestsMax: batchRequestsMax, batchWaitMicroseconds: batchWaitMicroseconds,
                                          queueRequestsMax: postingQueueRequestsMax,
                                          concurrentBatchesMax: postingBatchesInFlightPerLane, lanes: postingLanes,
-                                         databaseWaitMilliseconds: databaseWaitMilliseconds, mergeRequestsMax: postingMergeRequestsMax)
+                                         mergeRequestsMax: postingMergeRequestsMax)
+    }
+
+    /// The switch's connection pool: `databaseConnectionsMax`, the lanes' connections kept open, and
+    /// `databaseWaitMilliseconds`, the one bound the posting engine and `withDeadline` both read.
+    public func makeDatabase(url: String, logger: Logger) throws -> SasandoDatabase {
+        try SasandoDatabase(url: url, connectionsMax: databaseConnectionsMax, connectionsKeptOpen: Limits.databaseConnectionsKeptOpen,
+                            waitMilliseconds: databaseWaitMilliseconds, logger: logger)
     }
 }

@@ -32,9 +32,7 @@ struct Serve: AsyncParsableCommand {
         let url = try database.resolvedURL()
         logger.info("starting", metadata: ["database": "\(DatabaseConfiguration.redacted(url: url))", "port": "\(configuration.port)",
                                            "batching": "\(!configuration.batchingDisabled)"])
-        let db = try SasandoDatabase(url: url, connectionsMax: configuration.databaseConnectionsMax,
-                                     connectionsKeptOpen: Limits.databaseConnectionsKeptOpen,
-                                     waitMilliseconds: configuration.databaseWaitMilliseconds, logger: logger)
+        let db = try configuration.makeDatabase(url: url, logger: logger)
         let engine = PostingEngine(database: db, configuration: configuration.postingEngine, logger: logger)
         // One business-day service per instance: the flows, the console and the cut-over scheduler share its cache.
         let businessDay = BusinessDayService(database: db, cutoverHourWITA: configuration.cutoverHourWITA)

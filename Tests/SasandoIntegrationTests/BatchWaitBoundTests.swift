@@ -16,25 +16,13 @@ import Testing
 @Suite struct BatchWaitBoundTests {
     @Test func aWriteStuckOnALockIsAnswered91WithinTheBound() async throws {
         try await OwnEngineFixture.run(merchantPrefix: "WAITBOUND", terminalPrefix: "WB", name: "Wait bound", macKeyByte: 9,
-                                       engineConfiguration: PostingEngineConfiguration(databaseWaitMilliseconds: 1_000),
+                                       databaseWaitMilliseconds: 1_000,
                                        label: "batch-wait-bound-test") { f in
             let (database, terminal, flows, payment) = (f.database, f.terminal, f.flows, f.payment)
             let merchant = terminal.merchantID, terminalID = terminal.terminalID
             let logger = f.logger
 
-            // The locker: a pooled connection in a transaction held open until released.
-            let (locked, lockTaken) = AsyncStream<Void>.makeStream()
-            let (releaseSignal, release) = AsyncStream<Void>.makeStream()
-            let locker = Task {
-                try await database.client.withConnection { c in
-                    try await c.query("BEGIN", logger: logger)
-                    try await c.query("SELECT id FROM accounts WHERE code = \("COM:" + merchant) FOR UPDATE", logger: logger)
-                    lockTaken.yield()
-                    for await _ in releaseSignal { break }
-                    try await c.query("ROLLBACK", logger: logger)
-                }
-            }
-            for await _ in locked { break }
+            let lock = await AccountRowLock.take("COM:" + merchant, in: database, logger: logger)
 
             enum Race: Sendable { case answered(ISOMessage?), timedOut }
             let started = ContinuousClock.now
@@ -46,7 +34,7 @@ import Testing
                 group.addTask {
                     try? await Task.sleep(for: .seconds(10))
                     if Task.isCancelled { return .timedOut }
-                    release.yield()
+                    lock.release()
                     return .timedOut
                 }
                 let winner = await group.next() ?? .timedOut
@@ -54,9 +42,7 @@ import Testing
                 return winner
             }
             let elapsed = started.duration(to: .now)
-            release.yield()
-            release.finish()
-            try await locker.value
+            try await lock.end()
             let answer = await answering.value
 
             guard case .answered = first else {
@@ -75,6 +61,44 @@ import Testing
                 if again?[39] != "91" { break }
             }
             #expect(try #require(again, "no answer")[39] == "00")
+        }
+    }
+
+    /// Two instances on one database: one's write waits for a payment point's commission account,
+    /// which another session holds; meanwhile the other instance's payment for another payment
+    /// point, to the same biller (the same fee-income and payable accounts), is approved, because a
+    /// write locks the payment points' own accounts before the shared ones. Once the lock goes, the
+    /// waiting payment is approved too.
+    @Test func aWriteWaitingForOnePaymentPointHoldsNoSharedAccount() async throws {
+        try await OwnEngineFixture.run(merchantPrefix: "LOCKORDRA", terminalPrefix: "LA", name: "Lock order A", macKeyByte: 11,
+                                       label: "lock-order-test") { f in
+            let logger = f.logger
+            let other = try await IntegrationEnvironment.ownPaymentPoint(f.database, merchantPrefix: "LOCKORDRB", terminalPrefix: "LB",
+                                                                         name: "Lock order B", deposit: .rupiah(10_000_000), macKeyByte: 12)
+            let engine = PostingEngine(database: f.database, configuration: PostingEngineConfiguration(), logger: logger)
+            let running = Task { try await engine.run() }
+            defer { running.cancel() }
+            let day = BusinessDayService(database: f.database)
+            let flows = LedgerFlows(engine: engine, businessDay: day, configuration: SwitchConfiguration(), logger: logger)
+            let requests = TerminalRequests(terminalID: other.terminalID, merchantID: other.merchantID)
+            let date = try await day.current().date
+            var rng = SystemRandomNumberGenerator()
+            // A first payment creates the biller's payable account (as the first payment of a day does).
+            let first = BenchmarkWorkload.payment(requests: requests, product: .pdamKupang, businessDate: date, using: &rng)
+            #expect(await flows.process(first, terminal: other)?[39] == "00")
+
+            let lock = await AccountRowLock.take("COM:" + f.terminal.merchantID, in: f.database, logger: logger)
+            let waiting = Task { await f.flows.process(f.payment, terminal: f.terminal) }
+            try await AccountRowLock.waitUntilAwaited(in: f.database)
+            let second = BenchmarkWorkload.payment(requests: requests, product: .pdamKupang, businessDate: date, using: &rng)
+            let started = ContinuousClock.now
+            let answer = await flows.process(second, terminal: other)
+            let elapsed = started.duration(to: .now)
+            try await lock.end()
+            #expect(answer?[39] == "00")
+            // Held behind the waiting write, it would wait for that write's 10 s lock timeout.
+            #expect(elapsed < .seconds(3), "the other payment point's payment took \(elapsed)")
+            #expect(await waiting.value?[39] == "00")
         }
     }
 
@@ -104,5 +128,49 @@ import Testing
             #expect(bounded == ["1234ms", "1234ms"])
             #expect(unbounded == ["0", "7s"])
         }
+    }
+}
+
+/// Another session holding one account row `FOR UPDATE` (a pooled connection in a transaction)
+/// until released.
+struct AccountRowLock {
+    private let signal: AsyncStream<Void>.Continuation
+    private let holder: Task<Void, any Error>
+
+    static func take(_ code: String, in database: SasandoDatabase, logger: Logger) async -> AccountRowLock {
+        let (taken, tookIt) = AsyncStream<Void>.makeStream()
+        let (released, signal) = AsyncStream<Void>.makeStream()
+        let holder = Task {
+            try await database.client.withConnection { c in
+                try await c.query("BEGIN", logger: logger)
+                try await c.query("SELECT id FROM accounts WHERE code = \(code) FOR UPDATE", logger: logger)
+                tookIt.yield()
+                for await _ in released { break }
+                try await c.query("ROLLBACK", logger: logger)
+            }
+        }
+        for await _ in taken { break }
+        return AccountRowLock(signal: signal, holder: holder)
+    }
+
+    func release() { signal.yield() }
+
+    /// Releases the row and waits until the holding transaction has ended.
+    func end() async throws {
+        signal.yield()
+        signal.finish()
+        try await holder.value
+    }
+
+    /// Returns once a session of this database waits for a lock (5 s at most).
+    static func waitUntilAwaited(in database: SasandoDatabase) async throws {
+        for _ in 0..<250 {
+            let waiting = try await IntegrationEnvironment.int(database, """
+                SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'
+                """)
+            if waiting > 0 { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("no session waited for a lock within 5 s")
     }
 }

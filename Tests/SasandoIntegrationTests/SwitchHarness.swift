@@ -83,7 +83,8 @@ struct OwnEngineFixture {
     /// Runs `body` with a fixture; the engine, the client and the database are gone afterwards,
     /// whether `body` threw or not.
     static func run(merchantPrefix: String, terminalPrefix: String, name: String, macKeyByte: UInt8,
-                    engineConfiguration: PostingEngineConfiguration = PostingEngineConfiguration(databaseWaitMilliseconds: IntegrationEnvironment.databaseWaitMilliseconds),
+                    engineConfiguration: PostingEngineConfiguration = PostingEngineConfiguration(),
+                    databaseWaitMilliseconds: Int = IntegrationEnvironment.databaseWaitMilliseconds,
                     label: String,
                     _ body: (OwnEngineFixture) async throws -> Void) async throws {
         var logger = Logger(label: label)
@@ -91,8 +92,7 @@ struct OwnEngineFixture {
         try await IsolatedDatabase.using { isolated in
             var tasks: [Task<Void, any Error>] = []
             defer { for task in tasks.reversed() { task.cancel() } }
-            let database = try SasandoDatabase(url: isolated.url, connectionsMax: 4, waitMilliseconds: IntegrationEnvironment.databaseWaitMilliseconds,
-                                               logger: logger)
+            let database = try SasandoDatabase(url: isolated.url, connectionsMax: 4, waitMilliseconds: databaseWaitMilliseconds, logger: logger)
             tasks.append(Task { try await database.run() })
             try await database.migrate(schemaSQL: IntegrationEnvironment.schemaSQL)
             let terminal = try await IntegrationEnvironment.ownPaymentPoint(database, merchantPrefix: merchantPrefix, terminalPrefix: terminalPrefix,

@@ -32,8 +32,8 @@ import Testing
         try await databaseA.client.query("UPDATE payment_points SET daily_limit_sen = 9000000000000000 WHERE merchant_id = \(merchant)")
         let depositBefore = try await IntegrationEnvironment.int(databaseA, "SELECT balance FROM accounts WHERE code = \("DEP:" + merchant)")
 
-        let engineA = PostingEngine(database: databaseA, configuration: PostingEngineConfiguration(databaseWaitMilliseconds: wait), logger: logger)
-        let engineB = PostingEngine(database: databaseB, configuration: PostingEngineConfiguration(databaseWaitMilliseconds: wait), logger: logger)
+        let engineA = PostingEngine(database: databaseA, configuration: PostingEngineConfiguration(), logger: logger)
+        let engineB = PostingEngine(database: databaseB, configuration: PostingEngineConfiguration(), logger: logger)
         let engines = Task {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { try await engineA.run() }

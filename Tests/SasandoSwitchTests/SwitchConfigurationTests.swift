@@ -1,11 +1,12 @@
 import Foundation
+import Logging
 import SasandoCore
 import SasandoLedger
 import SasandoSwitch
 import Testing
 
 /// `serve --config`: a partial file keeps the defaults, and the database wait bound reaches the
-/// posting engine in both modes and is refused outside its range.
+/// connection pool and, through it, the posting engine in both modes, and is refused outside its range.
 @Suite struct SwitchConfigurationTests {
     private func decode(_ json: String) throws -> SwitchConfiguration {
         try JSONDecoder().decode(SwitchConfiguration.self, from: Data(json.utf8))
@@ -15,16 +16,23 @@ import Testing
         let c = try decode(#"{"port": 9583}"#)
         #expect(c.port == 9583)
         #expect(c.databaseWaitMilliseconds == Limits.databaseWaitMillisecondsDefault)
-        #expect(c.postingEngine.databaseWaitMilliseconds == 2_000)
+        #expect(try engine(c).databaseWaitMilliseconds == 2_000)
         try c.validate()
+    }
+
+    /// The engine `serve` builds: its pool from the configuration (never connected here).
+    private func engine(_ c: SwitchConfiguration) throws -> PostingEngine {
+        let logger = Logger(label: "configuration-test")
+        let database = try c.makeDatabase(url: "postgres://postgres@127.0.0.1:1/unused?sslmode=disable", logger: logger)
+        return PostingEngine(database: database, configuration: c.postingEngine, logger: logger)
     }
 
     @Test func theDatabaseWaitBoundReachesTheEngineBatchedOrNot() throws {
         let batched = try decode(#"{"databaseWaitMilliseconds": 7500}"#)
-        #expect(batched.postingEngine.databaseWaitMilliseconds == 7_500)
+        #expect(try engine(batched).databaseWaitMilliseconds == 7_500)
         #expect(batched.postingEngine.batchRequestsMax == batched.batchRequestsMax)
         let unbatched = try decode(#"{"databaseWaitMilliseconds": 7500, "batchingDisabled": true}"#)
-        #expect(unbatched.postingEngine.databaseWaitMilliseconds == 7_500)
+        #expect(try engine(unbatched).databaseWaitMilliseconds == 7_500)
         #expect(unbatched.postingEngine.batchRequestsMax == 1)
     }
 
