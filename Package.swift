@@ -146,6 +146,8 @@ let package = Package(
         ]),
         // Pure logic of the ledger module (no database).
         .testTarget(name: "SasandoLedgerTests", dependencies: ["SasandoLedger"]),
+        // Pure logic of the load generator (no switch, no database).
+        .testTarget(name: "SasandoLoadTests", dependencies: ["SasandoLoad"]),
         .testTarget(name: "SasandoSwitchTests", dependencies: [
             "SasandoSwitch", "SasandoLedger", "SasandoISO8583", "SasandoCore", .product(name: "Logging", package: "swift-log"),
         ]),

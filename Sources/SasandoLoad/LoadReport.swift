@@ -45,6 +45,10 @@ public struct LoadReport: Codable, Sendable {
     /// "send lag"). Large values mean the generator itself fell behind (latencies include it).
     public var sendLag: Latency?
     public var perSecond: [Int]
+    /// CPU over the load phase: the whole machine (on loopback, switch and PostgreSQL too) and the generator.
+    public var cpu: CPUUse?
+    /// The machine's busy CPU in each second of the run (percent of one core), beside `perSecond`.
+    public var machineBusyPercentPerSecond: [Double]
     public var audit: Audit?
     public var machine: String
 
@@ -67,6 +71,8 @@ public struct LoadReport: Codable, Sendable {
         errors = s.errors
         unexpected = s.unexpected
         perSecond = s.perSecond
+        cpu = result.cpu
+        machineBusyPercentPerSecond = s.machineBusyPercentPerSecond
         self.machine = machine
         latencies = RequestType.allCases.compactMap { type in
             s.histograms[type].flatMap { Self.latency(type.rawValue, $0) }
@@ -105,6 +111,7 @@ public struct LoadReport: Codable, Sendable {
             lines.append("errors: " + errors.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value)" }.joined(separator: "; "))
         }
         lines.append("unexpected responses: \(unexpected)")
+        if let cpu { lines.append("CPU over the load phase: \(cpu.summary)") }
         if let audit {
             lines.append("audit: \(audit.passed ? "PASSED" : "FAILED") — approved payments seen \(audit.approvedSeen), in ledger \(audit.approvedInLedger); reversed seen \(audit.reversedSeen), in ledger \(audit.reversedInLedger); amount+fee seen \(audit.amountSeenSen) sen, in ledger \(audit.amountInLedgerSen) sen")
             for m in audit.missingFromLedger.prefix(5) { lines.append("  missing from ledger: \(m)") }
@@ -156,18 +163,27 @@ public struct LoadReport: Codable, Sendable {
     }
 
     func throughputSVG() -> String {
+        perSecondSVG(perSecond.map(Double.init), top: Double(max(perSecond.max() ?? 1, 1)), label: "throughput per second")
+    }
+
+    /// The machine's busy CPU per second, on a scale up to all its cores.
+    func cpuSVG() -> String {
+        perSecondSVG(machineBusyPercentPerSecond, top: Double((cpu?.cores ?? 1) * 100), label: "machine CPU busy per second, percent of one core")
+    }
+
+    /// One value per second of the run as a line, y from 0 to `top`.
+    func perSecondSVG(_ values: [Double], top maxV: Double, label: String) -> String {
         let w = 640.0, h = 220.0, left = 56.0, bottom = 30.0, top = 12.0, right = 20.0
-        let maxV = Double(max(perSecond.max() ?? 1, 1))
-        let n = max(perSecond.count, 2)
+        let n = max(values.count, 2)
         func x(_ i: Int) -> Double { left + Double(i) / Double(n - 1) * (w - left - right) }
         func y(_ v: Double) -> Double { h - bottom - v / maxV * (h - bottom - top) }
-        var svg = "<svg viewBox='0 0 \(Int(w)) \(Int(h))' width='100%' role='img' aria-label='throughput per second'><rect width='100%' height='100%' fill='white'/>"
+        var svg = "<svg viewBox='0 0 \(Int(w)) \(Int(h))' width='100%' role='img' aria-label='\(label)'><rect width='100%' height='100%' fill='white'/>"
         for i in 0...4 {
             let v = maxV * Double(i) / 4
             svg += "<line x1='\(left)' y1='\(y(v))' x2='\(w - right)' y2='\(y(v))' stroke='#eee'/><text x='\(left - 6)' y='\(y(v) + 4)' font-size='11' text-anchor='end'>\(Int(v))</text>"
         }
         svg += "<text x='\(w / 2)' y='\(h - 6)' font-size='11' text-anchor='middle'>seconds</text>"
-        let points = perSecond.enumerated().map { "\(x($0.offset)),\(y(Double($0.element)))" }.joined(separator: " ")
+        let points = values.enumerated().map { "\(x($0.offset)),\(y($0.element))" }.joined(separator: " ")
         svg += "<polyline fill='none' stroke='#1f77b4' stroke-width='2' points='\(points)'/>"
         return svg + "</svg>"
     }
@@ -211,6 +227,7 @@ public struct LoadReport: Codable, Sendable {
         \(sendLag == nil ? "" : "<p>Send lag: how late requests went out after their scheduled time (open loop); the latencies count from that time, so they include it.</p>")
         \(percentileSVG())
         <h2>Throughput (completed requests per second)</h2>\(throughputSVG())
+        \(cpu.map { "<h2>CPU</h2><p>Over the load phase: \(Self.escape($0.summary)). On loopback the switch and PostgreSQL share this machine with the generator; near all cores busy, latency is waiting for a core.</p>" + cpuSVG() } ?? "")
         <h2>Response codes</h2><table>\(codes)</table>
         \(errors.isEmpty ? "" : "<h2>Errors</h2><pre>" + Self.escape(errors.map { "\($0.key) x\($0.value)" }.joined(separator: "\n")) + "</pre>")
         \(auditHTML)

@@ -76,6 +76,8 @@ public struct LoadResult: Sendable {
     public var rampUpSeconds: Double
     public var terminalIDs: [String]
     public var startedAt: Date
+    /// The machine's and the generator's CPU use over the load phase (nil where `/proc` is not Linux's).
+    public var cpu: CPUUse? = nil
 }
 
 public final class LoadRunner: Sendable {
@@ -118,11 +120,16 @@ public final class LoadRunner: Sendable {
 
         // Ramp-up: connection i signs on at i/n of the ramp-up time, then starts its load.
         let businessDate = Mutex<CalendarDate?>(nil)
+        // Each second: the machine's CPU use (a sample for the report), then the progress line.
+        let cores = ProcessInfo.processInfo.activeProcessorCount
         let progressTask = Task { [stats, options] in
-            guard options.progress else { return }
+            var last = CPUTimes.read()
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))
-                if !Task.isCancelled { log(stats.progressLine()) }
+                let now = CPUTimes.read()
+                if let last, let now, let use = CPUUse.between(last, now, cores: cores) { stats.machineBusy(percent: use.machineBusyPercent) }
+                last = now
+                if options.progress, !Task.isCancelled { log(stats.progressLine()) }
             }
         }
         defer { progressTask.cancel() }
@@ -135,6 +142,7 @@ public final class LoadRunner: Sendable {
         businessDate.withLock { $0 = date }
         // The load phase starts now; `durationSeconds` is its length (ramp-up not included).
         let loadStart = ContinuousClock.now
+        let cpuAtLoadStart = CPUTimes.read()
         let deadline = scenario.durationSeconds.map { loadStart.advanced(by: .seconds($0)) }
 
         let shouldContinue: @Sendable () -> Bool = {
@@ -154,9 +162,10 @@ public final class LoadRunner: Sendable {
             await driver.run()
         }
         let end = ContinuousClock.now
+        let cpu = cpuAtLoadStart.flatMap { earlier in CPUTimes.read().flatMap { CPUUse.between(earlier, $0, cores: cores) } }
         return LoadResult(statistics: stats, elapsedSeconds: start.duration(to: end).inSeconds,
                           loadSeconds: loadStart.duration(to: end).inSeconds, rampUpSeconds: start.duration(to: loadStart).inSeconds,
-                          terminalIDs: terminals.map(\.folder.info.terminalID), startedAt: startedAt)
+                          terminalIDs: terminals.map(\.folder.info.terminalID), startedAt: startedAt, cpu: cpu)
     }
 
     private func connectAll(_ folders: [TerminalCredentialFolder], stats: LoadStatistics, start: ContinuousClock.Instant) async throws -> [LoadTerminal] {

@@ -38,6 +38,8 @@ public final class LoadStatistics: Sendable {
         var perSecond: [Int] = []          // completed requests in each second of the run
         var approvedPayments: [ApprovedPayment] = []
         var unexpected = 0
+        /// The machine's busy CPU in each second of the run, percent of one core.
+        var machineBusyPercentPerSecond: [Double] = []
     }
 
     let state = Mutex(State())
@@ -95,6 +97,10 @@ public final class LoadStatistics: Sendable {
         }
     }
 
+    func machineBusy(percent: Double) {
+        state.withLock { $0.machineBusyPercentPerSecond.append(percent) }
+    }
+
     func approvedPayment(_ payment: ApprovedPayment) {
         state.withLock { $0.approvedPayments.append(payment) }
     }
@@ -111,7 +117,8 @@ public final class LoadStatistics: Sendable {
         Int(start.duration(to: .now).components.seconds)
     }
 
-    /// One progress line: elapsed, sent, approved, declines by code, TPS of the last second, p50/p99.
+    /// One progress line: elapsed, sent, approved, declines by code, TPS of the last second, p50/p99,
+    /// and the machine's CPU in the last second.
     func progressLine() -> String {
         state.withLock { s in
             let elapsed = secondsSinceStart()
@@ -122,9 +129,10 @@ public final class LoadStatistics: Sendable {
             for (_, codes) in s.codes { for (code, n) in codes where code != "00" { declines[code, default: 0] += n } }
             let declineText = declines.isEmpty ? "none" : declines.sorted { $0.key < $1.key }.map { "\($0.key)x\($0.value)" }.joined(separator: " ")
             let errors = s.errors.values.reduce(0, +)
-            return String(format: "%4ds  sent %8d  approved %8d  declined %@  errors %d  tps %6d  p50 %.2f ms  p99 %.2f ms",
+            let cpu = s.machineBusyPercentPerSecond.last.map { String(format: "  cpu %.0f%%", $0) } ?? ""
+            return String(format: "%4ds  sent %8d  approved %8d  declined %@  errors %d  tps %6d  p50 %.2f ms  p99 %.2f ms%@",
                           elapsed, s.sent, s.approved, declineText, errors, lastSecond,
-                          Double(all.valueAtPercentile(50)) / 1000, Double(all.valueAtPercentile(99)) / 1000)
+                          Double(all.valueAtPercentile(50)) / 1000, Double(all.valueAtPercentile(99)) / 1000, cpu)
         }
     }
 }

@@ -37,6 +37,11 @@ import Testing
             #expect(report.unexpected == 0, "\(report.errors) \(report.responseCodes)")
             #expect(report.sendLag == nil)
             #expect(result.loadSeconds >= 2 && result.loadSeconds < 10)
+            // The machine's CPU over the load phase: the generator and the switch were working.
+            let cpu = try #require(report.cpu, "no CPU reading on Linux")
+            #expect(cpu.machineBusyPercent > 0 && cpu.machineBusyPercent <= Double(cpu.cores) * 100 + 1)
+            #expect(cpu.generatorPercent > 0 && cpu.generatorPercent <= cpu.machineBusyPercent + 1)
+            #expect(report.machineBusyPercentPerSecond.count >= 2)
         }
     }
 
