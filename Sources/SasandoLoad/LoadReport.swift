@@ -163,16 +163,16 @@ public struct LoadReport: Codable, Sendable {
     }
 
     func throughputSVG() -> String {
-        perSecondSVG(perSecond.map(Double.init), top: Double(max(perSecond.max() ?? 1, 1)), label: "throughput per second")
+        perSecondSVG(perSecond.map(Double.init), scaleMax: Double(max(perSecond.max() ?? 1, 1)), label: "throughput per second")
     }
 
     /// The machine's busy CPU per second, on a scale up to all its cores.
     func cpuSVG() -> String {
-        perSecondSVG(machineBusyPercentPerSecond, top: Double((cpu?.cores ?? 1) * 100), label: "machine CPU busy per second, percent of one core")
+        perSecondSVG(machineBusyPercentPerSecond, scaleMax: Double((cpu?.cores ?? 1) * 100), label: "machine CPU busy per second, percent of one core")
     }
 
-    /// One value per second of the run as a line, y from 0 to `top`.
-    func perSecondSVG(_ values: [Double], top maxV: Double, label: String) -> String {
+    /// One value per second of the run as a line, y from 0 to `scaleMax`.
+    func perSecondSVG(_ values: [Double], scaleMax maxV: Double, label: String) -> String {
         let w = 640.0, h = 220.0, left = 56.0, bottom = 30.0, top = 12.0, right = 20.0
         let n = max(values.count, 2)
         func x(_ i: Int) -> Double { left + Double(i) / Double(n - 1) * (w - left - right) }

@@ -39,6 +39,11 @@ struct SasandoLoadCommand: AsyncParsableCommand {
         if let seed { s.seed = seed }
         if let rampUp { s.rampUpSeconds = rampUp }
         try s.validate()
+        // The file's description says what the file asks for; the report says what ran instead.
+        let overridden = [duration.map { "\($0) s" }, requests.map { "\($0) requests" }, terminals.map { "\($0) terminals" },
+                          rate.map { "open loop at \($0) requests/s" }, inFlight.map { "closed loop, \($0) in flight per connection" },
+                          seed.map { "seed \($0)" }, rampUp.map { "ramp-up \($0) s" }].compactMap { $0 }
+        if !overridden.isEmpty { s.description += " Run with: " + overridden.joined(separator: ", ") + "." }
         if let host, !allowRemote, !["127.0.0.1", "localhost", "::1"].contains(host) && !host.hasPrefix("127.") {
             throw ValidationError("refusing to load a non-loopback host (\(host)) without --allow-remote")
         }
