@@ -75,11 +75,8 @@ import Testing
             let logger = f.logger
             let other = try await IntegrationEnvironment.ownPaymentPoint(f.database, merchantPrefix: "LOCKORDRB", terminalPrefix: "LB",
                                                                          name: "Lock order B", deposit: .rupiah(10_000_000), macKeyByte: 12)
-            let engine = PostingEngine(database: f.database, configuration: PostingEngineConfiguration(), logger: logger)
-            let running = Task { try await engine.run() }
+            let (flows, day, running) = OwnEngineFixture.instance(on: f.database, logger: logger)
             defer { running.cancel() }
-            let day = BusinessDayService(database: f.database)
-            let flows = LedgerFlows(engine: engine, businessDay: day, configuration: SwitchConfiguration(), logger: logger)
             let requests = TerminalRequests(terminalID: other.terminalID, merchantID: other.merchantID)
             let date = try await day.current().date
             var rng = SystemRandomNumberGenerator()

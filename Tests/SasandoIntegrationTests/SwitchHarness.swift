@@ -83,7 +83,6 @@ struct OwnEngineFixture {
     /// Runs `body` with a fixture; the engine, the client and the database are gone afterwards,
     /// whether `body` threw or not.
     static func run(merchantPrefix: String, terminalPrefix: String, name: String, macKeyByte: UInt8,
-                    engineConfiguration: PostingEngineConfiguration = PostingEngineConfiguration(),
                     databaseWaitMilliseconds: Int = IntegrationEnvironment.databaseWaitMilliseconds,
                     label: String,
                     _ body: (OwnEngineFixture) async throws -> Void) async throws {
@@ -97,15 +96,23 @@ struct OwnEngineFixture {
             try await database.migrate(schemaSQL: IntegrationEnvironment.schemaSQL)
             let terminal = try await IntegrationEnvironment.ownPaymentPoint(database, merchantPrefix: merchantPrefix, terminalPrefix: terminalPrefix,
                                                                             name: name, deposit: .rupiah(10_000_000), macKeyByte: macKeyByte)
-            let engine = PostingEngine(database: database, configuration: engineConfiguration, logger: logger)
-            tasks.append(Task { try await engine.run() })
-            let day = BusinessDayService(database: database)
-            let flows = LedgerFlows(engine: engine, businessDay: day, configuration: SwitchConfiguration(), logger: logger)
+            let (flows, day, engineTask) = instance(on: database, logger: logger)
+            tasks.append(engineTask)
             var rng = SystemRandomNumberGenerator()
             let payment = BenchmarkWorkload.payment(requests: TerminalRequests(terminalID: terminal.terminalID, merchantID: terminal.merchantID),
                                                     product: .pdamKupang, businessDate: try await day.current().date, using: &rng)
             try await body(OwnEngineFixture(database: database, terminal: terminal, flows: flows, payment: payment, logger: logger))
         }
+    }
+
+    /// One switch instance's posting engine (running until its task is cancelled) and flows, on
+    /// `database`: the fixture's own, or a second instance beside it.
+    static func instance(on database: SasandoDatabase, logger: Logger)
+        -> (flows: LedgerFlows, businessDay: BusinessDayService, engine: Task<Void, any Error>) {
+        let engine = PostingEngine(database: database, configuration: PostingEngineConfiguration(), logger: logger)
+        let day = BusinessDayService(database: database)
+        return (LedgerFlows(engine: engine, businessDay: day, configuration: SwitchConfiguration(), logger: logger), day,
+                Task { try await engine.run() })
     }
 }
 
@@ -172,7 +179,6 @@ final class SwitchHarness: @unchecked Sendable {
         configuration.host = "127.0.0.1"
         configuration.port = 0
         configuration.pkiDirectory = pki
-        configuration.databaseWaitMilliseconds = IntegrationEnvironment.databaseWaitMilliseconds
         configure(&configuration)
         configuration.databaseConnectionsMax = databaseConnections  // the pool opened above
         let engine = PostingEngine(database: database, configuration: configuration.postingEngine, logger: logger)
