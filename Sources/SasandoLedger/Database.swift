@@ -12,8 +12,11 @@ public struct DatabaseURLError: Error, CustomStringConvertible {
 public enum DatabaseConfiguration {
     /// Parses `postgres://user[:password]@host[:port]/database[?sslmode=disable|require]`.
     /// The password, if any, is never logged: `redacted(url:)` gives the printable form.
+    /// `connectWaitMilliseconds` bounds opening a connection; the switch gives its instance's
+    /// `databaseWaitMilliseconds`, so no wait on the database outlasts the one bound an operator sets.
     public static func client(url: String, connectionsMax: Int = Limits.databaseConnectionsMax,
-                              connectionsKeptOpen: Int = 0) throws -> PostgresClient.Configuration {
+                              connectionsKeptOpen: Int = 0,
+                              connectWaitMilliseconds: Int = Limits.databaseWaitMillisecondsDefault) throws -> PostgresClient.Configuration {
         guard let components = URLComponents(string: url),
               components.scheme == "postgres" || components.scheme == "postgresql",
               let host = components.host, !host.isEmpty else {
@@ -33,7 +36,7 @@ public enum DatabaseConfiguration {
         // A few connections stay open: the posting lanes' connections keep their PL/pgSQL plans and
         // caches warm instead of reconnecting after an idle minute.
         configuration.options.minimumConnections = min(connectionsMax, connectionsKeptOpen)
-        configuration.options.connectTimeout = .milliseconds(Int64(Limits.databaseWaitMillisecondsDefault))
+        configuration.options.connectTimeout = .milliseconds(Int64(connectWaitMilliseconds))
         return configuration
     }
 
@@ -57,6 +60,8 @@ public final class SasandoDatabase: Service, Sendable {
     public let logger: Logger
     /// `withDeadline`'s bound unless a call gives its own: the instance's `databaseWaitMilliseconds`.
     public let waitMilliseconds: Int
+    /// The pool's settings (its bound on opening a connection is `waitMilliseconds` too).
+    public let configuration: PostgresClient.Configuration
 
     /// - Parameter connectionsKeptOpen: open even when idle (the switch keeps
     ///   `Limits.databaseConnectionsKeptOpen`, so the posting lanes' plans and caches stay warm; a
@@ -65,9 +70,10 @@ public final class SasandoDatabase: Service, Sendable {
                 waitMilliseconds: Int = Limits.databaseWaitMillisecondsDefault, logger: Logger) throws {
         precondition((1...Limits.databaseWaitMillisecondsMax).contains(waitMilliseconds))
         self.waitMilliseconds = waitMilliseconds
-        self.client = PostgresClient(configuration: try DatabaseConfiguration.client(url: url, connectionsMax: connectionsMax,
-                                                                                     connectionsKeptOpen: connectionsKeptOpen),
-                                     eventLoopGroup: Self.eventLoopGroup, backgroundLogger: logger)
+        self.configuration = try DatabaseConfiguration.client(url: url, connectionsMax: connectionsMax,
+                                                              connectionsKeptOpen: connectionsKeptOpen,
+                                                              connectWaitMilliseconds: waitMilliseconds)
+        self.client = PostgresClient(configuration: configuration, eventLoopGroup: Self.eventLoopGroup, backgroundLogger: logger)
         self.logger = logger
     }
 

@@ -16,7 +16,9 @@ import Testing
         let c = try decode(#"{"port": 9583}"#)
         #expect(c.port == 9583)
         #expect(c.databaseWaitMilliseconds == Limits.databaseWaitMillisecondsDefault)
-        #expect(try engine(c).databaseWaitMilliseconds == 2_000)
+        let e = try engine(c)
+        #expect(e.databaseWaitMilliseconds == 2_000)
+        #expect(e.database.configuration.options.connectTimeout == .milliseconds(2_000))
         try c.validate()
     }
 
@@ -30,6 +32,8 @@ import Testing
     @Test func theDatabaseWaitBoundReachesTheEngineBatchedOrNot() throws {
         let batched = try decode(#"{"databaseWaitMilliseconds": 7500}"#)
         #expect(try engine(batched).databaseWaitMilliseconds == 7_500)
+        // Opening a connection has the same bound, not the default.
+        #expect(try engine(batched).database.configuration.options.connectTimeout == .milliseconds(7_500))
         #expect(batched.postingEngine.batchRequestsMax == batched.batchRequestsMax)
         let unbatched = try decode(#"{"databaseWaitMilliseconds": 7500, "batchingDisabled": true}"#)
         #expect(try engine(unbatched).databaseWaitMilliseconds == 7_500)
