@@ -29,6 +29,9 @@ struct BatchSnapshot: Sendable {
     var originals: [String: Original] = [:]
     /// Business dates already settled (reversals of them get `12`).
     var settledDates: Set<String> = []
+    /// Business dates being settled right now, by another session (`SettlementLock`): a reversal of
+    /// one of their payments gets `91`, not recorded, and the terminal's repeat is decided afresh.
+    var datesBeingSettled: Set<String> = []
     /// The `business_day` row (read FOR SHARE): date `YYYY-MM-DD` and whether it is open. Nil when
     /// the row does not exist yet (nothing is decided then: `90`).
     var businessDay: (date: String, open: Bool)?
@@ -50,7 +53,8 @@ struct BatchPlan: Sendable {
         /// Same key, other content: `94`, nothing recorded (the key is taken).
         case conflictingDuplicate
         /// Answered with this code and NOT recorded, so the same request sent again later is decided
-        /// afresh: `90` while the business day is cutting over or has rolled past the request's date.
+        /// afresh: `90` while the business day is cutting over or has rolled past the request's date;
+        /// `91` for a reversal of a payment whose date is being settled right now.
         case notRecorded(ResponseCode)
         /// A reversal whose original payment is in this same batch: decided in the next batch,
         /// once the original is committed (a terminal reverses only after a timeout, so rare).
@@ -122,6 +126,11 @@ enum BatchDecider {
                 if firstByKey[originalKey] != nil {
                     firstByKey[r.key] = nil
                     plan.outcomes.append(.nextBatch)
+                    continue
+                }
+                if let original = s.originals[originalKey], original.kind == "payment", original.journalID != nil, !original.reversed,
+                   s.datesBeingSettled.contains(original.businessDate) {
+                    plan.outcomes.append(.notRecorded(.systemUnavailable))
                     continue
                 }
                 row.decision = decideReversal(r, &s, &plan, &row)

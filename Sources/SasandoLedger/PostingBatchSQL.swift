@@ -151,14 +151,19 @@ extension PostingEngine {
             let originals = try await connection.query("""
                 SELECT t.id, t.terminal_id, t.stan, t.transmitted_at, t.kind, t.response_code, coalesce(t.journal_id, 0),
                        t.amount_sen, t.fee_sen, t.merchant_id, t.business_date::text,
-                       EXISTS (SELECT 1 FROM transactions r WHERE r.original_id = t.id AND r.kind = 'reversal' AND r.journal_id IS NOT NULL)
+                       EXISTS (SELECT 1 FROM transactions r WHERE r.original_id = t.id AND r.kind = 'reversal' AND r.journal_id IS NOT NULL),
+                       pg_try_advisory_xact_lock_shared(\(SettlementLock.classID), t.business_date - date '2000-01-01')
                 FROM transactions t
                 JOIN unnest(\(reversals.map(\.terminalID))::text[], \(reversals.map { $0.originalSTAN ?? "" })::text[],
                             \(reversals.map { $0.originalTransmittedAt ?? "" })::text[]) AS k(tid, stan, tm)
                   ON t.terminal_id = k.tid AND t.stan = k.stan AND t.transmitted_at = k.tm
                 """, logger: logger)
-            for try await (id, tid, stan, tm, kind, code, journal, amount, fee, merchant, date, reversed)
-                in originals.decode((Int64, String, String, String, String, String, Int64, Int64, Int64, String, String, Bool).self) {
+            // The settlement lock of each original's date, shared, taken here (SettlementLock): the
+            // settled dates below are read by a later statement, so they include a settlement that
+            // committed before this one got the lock.
+            for try await (id, tid, stan, tm, kind, code, journal, amount, fee, merchant, date, reversed, notBeingSettled)
+                in originals.decode((Int64, String, String, String, String, String, Int64, Int64, Int64, String, String, Bool, Bool).self) {
+                if !notBeingSettled { s.datesBeingSettled.insert(date) }
                 s.originals["\(tid)|\(stan)|\(tm)"] = .init(
                     id: id, kind: kind, responseCode: code, journalID: journal == 0 ? nil : journal, amount: amount, fee: fee,
                     merchantID: merchant, businessDate: date, reversed: reversed, postings: [])

@@ -77,7 +77,9 @@ public struct SettlementService: Sendable {
         """
     }
 
-    func report(date: CalendarDate, connection: PostgresConnection) async throws -> SettlementReport {
+    /// `trialBalance: false` leaves the trial balance out (a scan of every posting up to the date):
+    /// the settlement needs only the totals.
+    func report(date: CalendarDate, connection: PostgresConnection, trialBalance: Bool = true) async throws -> SettlementReport {
         let cte = Self.datePostingsCTE(date)
         var billers: [SettlementReport.BillerLine] = []
         let billerRows = try await connection.query(PostgresQuery(unsafeSQL: cte + """
@@ -123,15 +125,17 @@ public struct SettlementService: Sendable {
         // Trial balance at the close of the date (journals of that date and before): bank and
         // payable accounts one by one, deposits and commissions summed per kind.
         var trial: [SettlementReport.TrialBalanceLine] = []
-        let trialRows = try await connection.query("""
-            SELECT CASE WHEN a.kind IN ('deposit', 'commission') THEN split_part(a.code, ':', 1) || ':*' ELSE a.code END AS line, a.kind,
-                   sum(CASE p.side WHEN 'C' THEN p.amount ELSE -p.amount END)::int8
-            FROM postings p JOIN journals j ON j.id = p.journal_id JOIN accounts a ON a.id = p.account_id
-            WHERE j.business_date <= \(date.description)::date
-            GROUP BY 1, 2 ORDER BY 2, 1
-            """, logger: logger)
-        for try await (account, kind, balance) in trialRows.decode((String, String, Int64).self) {
-            trial.append(.init(account: account, kind: kind, balance: balance))
+        if trialBalance {
+            let trialRows = try await connection.query("""
+                SELECT CASE WHEN a.kind IN ('deposit', 'commission') THEN split_part(a.code, ':', 1) || ':*' ELSE a.code END AS line, a.kind,
+                       sum(CASE p.side WHEN 'C' THEN p.amount ELSE -p.amount END)::int8
+                FROM postings p JOIN journals j ON j.id = p.journal_id JOIN accounts a ON a.id = p.account_id
+                WHERE j.business_date <= \(date.description)::date
+                GROUP BY 1, 2 ORDER BY 2, 1
+                """, logger: logger)
+            for try await (account, kind, balance) in trialRows.decode((String, String, Int64).self) {
+                trial.append(.init(account: account, kind: kind, balance: balance))
+            }
         }
 
         var settledAt: String?, settledBy: String?, batchID: Int64?
@@ -181,9 +185,14 @@ public struct SettlementService: Sendable {
     private func settleOnce(date: CalendarDate, actor: String) async throws -> SettleOutcome {
         let logger = self.logger
         let settledNow: Bool = try await database.client.withTransaction(logger: logger) { connection in
-            // The business-day row FOR UPDATE: waits for batches in flight (they hold it FOR SHARE),
-            // and no batch (no reversal of this date's payments) runs until this commits.
-            let dayRows = try await connection.query("SELECT business_date::text FROM business_day WHERE id = 1 FOR UPDATE", logger: logger)
+            // Settling a date excludes only what could change its figures: a reversal of one of its
+            // payments (posting batches take this lock shared for their reversals' dates, see
+            // SettlementLock) and another settlement of it. Payments of the open date go on: the
+            // settlement of a large date reads for a minute, and it must not hold them up.
+            try await connection.query("SELECT pg_advisory_xact_lock(\(SettlementLock.classID), \(date.description)::date - date '2000-01-01')", logger: logger)
+            // No lock on the business day: dates only move forward, and a cut-over commits only
+            // after every batch of the old date has ended, so a date behind it gets no new payment.
+            let dayRows = try await connection.query("SELECT business_date::text FROM business_day WHERE id = 1", logger: logger)
             var current: CalendarDate?
             for try await text in dayRows.decode(String.self) { current = CalendarDate(text) }
             guard let current else { throw SettlementError("no business day yet: start the switch (or run `sasando cutover`) first") }
@@ -195,47 +204,42 @@ public struct SettlementService: Sendable {
             let existing = try await connection.query("SELECT 1 FROM settlement_batches WHERE business_date = \(date.description)::date", logger: logger)
             for try await _ in existing { return false }
 
+            // Everything is read first; the accounts are locked only by the one postings statement
+            // at the end, for milliseconds, not while the date's postings are read.
             let cte = Self.datePostingsCTE(date)
             let clearing = try await accountID(AccountCode.clearing, connection)
-            var journals = 0
+            var moves: [(kind: String, description: String, debit: Int64, credit: Int64, amount: Int64)] = []
             // Billers: net payable per payable account.
-            var payables: [(id: Int64, code: String, net: Int64)] = []
             let payableRows = try await connection.query(PostgresQuery(unsafeSQL: cte + """
                 SELECT a.id, a.code, (coalesce(sum(dp.amount) FILTER (WHERE dp.src = 'P'), 0) - coalesce(sum(dp.amount) FILTER (WHERE dp.src = 'R'), 0))::int8
                 FROM dp JOIN accounts a ON a.id = dp.account_id WHERE a.kind = 'biller_payable' GROUP BY a.id, a.code ORDER BY a.id
                 """), logger: logger)
-            for try await (id, code, net) in payableRows.decode((Int64, String, Int64).self) { payables.append((id, code, net)) }
-            for p in payables where p.net != 0 {
-                guard p.net > 0 else { throw SettlementError("negative net payable on \(p.code): \(p.net) sen") }
-                try await post(kind: "settlement", date: date, description: "settlement \(date): \(p.code) to \(AccountCode.clearing)",
-                               debit: p.id, credit: clearing, amount: p.net, connection)
-                journals += 1
+            for try await (id, code, net) in payableRows.decode((Int64, String, Int64).self) where net != 0 {
+                guard net > 0 else { throw SettlementError("negative net payable on \(code): \(net) sen") }
+                moves.append(("settlement", "settlement \(date): \(code) to \(AccountCode.clearing)", id, clearing, net))
             }
             // Payment points: net commission, COM -> DEP.
-            var commissions: [(com: Int64, dep: Int64, merchant: String, net: Int64)] = []
             let comRows = try await connection.query(PostgresQuery(unsafeSQL: cte + """
                 SELECT a.id, d.id, a.merchant_id,
                        (coalesce(sum(dp.amount) FILTER (WHERE dp.src = 'P'), 0) - coalesce(sum(dp.amount) FILTER (WHERE dp.src = 'R'), 0))::int8
                 FROM dp JOIN accounts a ON a.id = dp.account_id JOIN accounts d ON d.code = 'DEP:' || a.merchant_id
                 WHERE a.kind = 'commission' GROUP BY a.id, d.id, a.merchant_id ORDER BY a.id
                 """), logger: logger)
-            for try await (com, dep, merchant, net) in comRows.decode((Int64, Int64, String, Int64).self) { commissions.append((com, dep, merchant, net)) }
-            for c in commissions where c.net != 0 {
-                guard c.net > 0 else { throw SettlementError("negative net commission for \(c.merchant): \(c.net) sen") }
-                try await post(kind: "commission", date: date, description: "commission \(date): \(AccountCode.commission(c.merchant)) to \(AccountCode.deposit(c.merchant))",
-                               debit: c.com, credit: c.dep, amount: c.net, connection)
-                journals += 1
+            for try await (com, dep, merchant, net) in comRows.decode((Int64, Int64, String, Int64).self) where net != 0 {
+                guard net > 0 else { throw SettlementError("negative net commission for \(merchant): \(net) sen") }
+                moves.append(("commission", "commission \(date): \(AccountCode.commission(merchant)) to \(AccountCode.deposit(merchant))", com, dep, net))
             }
-            let t = try await self.report(date: date, connection: connection).totals
+            let t = try await self.report(date: date, connection: connection, trialBalance: false).totals
             try await connection.query("""
                 INSERT INTO settlement_batches (business_date, settled_by, payment_count, payment_amount_sen, reversal_count,
                     reversal_amount_sen, net_payable_sen, commission_sen, journal_count)
                 VALUES (\(date.description)::date, \(actor), \(Int64(t.payments)), \(t.paymentAmount), \(Int64(t.reversals)),
-                    \(t.reversalAmount), \(t.netPayable), \(t.commission), \(journals))
+                    \(t.reversalAmount), \(t.netPayable), \(t.commission), \(moves.count))
                 """, logger: logger)
+            try await post(moves, date: date, connection)
             try await connection.query("""
                 INSERT INTO audit_events (actor, event, detail)
-                VALUES (\(actor), 'settlement', \("\(date): \(t.payments) payments, \(t.reversals) reversals, net payable \(t.netPayable) sen, commission \(t.commission) sen, \(journals) journals"))
+                VALUES (\(actor), 'settlement', \("\(date): \(t.payments) payments, \(t.reversals) reversals, net payable \(t.netPayable) sen, commission \(t.commission) sen, \(moves.count) journals"))
                 """, logger: logger)
             return true
         }
@@ -249,12 +253,26 @@ public struct SettlementService: Sendable {
         throw SettlementError("account \(code) missing")
     }
 
-    private func post(kind: String, date: CalendarDate, description: String, debit: Int64, credit: Int64, amount: Int64,
+    /// The settlement's journals, then all their postings in one statement: the postings trigger
+    /// locks the touched accounts in its one order (a payment point's own accounts, then the shared
+    /// ones), as every posting batch does, so a settlement and payments never deadlock.
+    private func post(_ moves: [(kind: String, description: String, debit: Int64, credit: Int64, amount: Int64)], date: CalendarDate,
                       _ connection: PostgresConnection) async throws {
+        guard !moves.isEmpty else { return }
+        var ids: [Int64] = []
+        let idRows = try await connection.query("SELECT nextval('journals_id_seq') FROM generate_series(1, \(moves.count))", logger: logger)
+        for try await id in idRows.decode(Int64.self) { ids.append(id) }
         try await connection.query("""
-            WITH j AS (INSERT INTO journals (kind, business_date, description) VALUES (\(kind), \(date.description)::date, \(description)) RETURNING id)
+            INSERT INTO journals (id, kind, business_date, description)
+            SELECT x.id, x.kind, \(date.description)::date, x.description
+            FROM unnest(\(ids)::int8[], \(moves.map(\.kind))::text[], \(moves.map(\.description))::text[]) AS x(id, kind, description)
+            """, logger: logger)
+        try await connection.query("""
             INSERT INTO postings (journal_id, account_id, side, amount)
-            SELECT j.id, x.account, x.side, \(amount) FROM j, (VALUES (\(debit)::int8, 'D'), (\(credit)::int8, 'C')) AS x(account, side)
+            SELECT x.id, y.account, y.side, x.amount
+            FROM unnest(\(ids)::int8[], \(moves.map(\.debit))::int8[], \(moves.map(\.credit))::int8[], \(moves.map(\.amount))::int8[])
+                   AS x(id, debit, credit, amount),
+                 LATERAL (VALUES (x.debit, 'D'), (x.credit, 'C')) AS y(account, side)
             """, logger: logger)
     }
 

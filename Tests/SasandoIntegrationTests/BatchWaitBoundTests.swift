@@ -135,12 +135,17 @@ struct AccountRowLock {
     private let holder: Task<Void, any Error>
 
     static func take(_ code: String, in database: SasandoDatabase, logger: Logger) async -> AccountRowLock {
+        await holding("SELECT id FROM accounts WHERE code = \(code) FOR UPDATE", in: database, logger: logger)
+    }
+
+    /// The locks `statement` takes, held in an open transaction until `end` (which rolls it back).
+    static func holding(_ statement: PostgresQuery, in database: SasandoDatabase, logger: Logger) async -> AccountRowLock {
         let (taken, tookIt) = AsyncStream<Void>.makeStream()
         let (released, signal) = AsyncStream<Void>.makeStream()
         let holder = Task {
             try await database.client.withConnection { c in
                 try await c.query("BEGIN", logger: logger)
-                try await c.query("SELECT id FROM accounts WHERE code = \(code) FOR UPDATE", logger: logger)
+                try await c.query(statement, logger: logger)
                 tookIt.yield()
                 for await _ in released { break }
                 try await c.query("ROLLBACK", logger: logger)

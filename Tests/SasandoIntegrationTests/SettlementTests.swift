@@ -119,6 +119,57 @@ struct IsolatedDatabase {
                                                run)
     }
 
+    /// A settlement in progress holds up nothing but reversals of its own date's payments: the
+    /// next date's payments are approved at once, and a reversal of the settling date's payment gets
+    /// `91`, not recorded, so its repeat gets `12` once the date is settled. The settlement is held
+    /// half-way by another session's uncommitted batch row for the same date (its insert waits on
+    /// the unique key), after it has read the date and before it posts.
+    @Test func aSettlementInProgressHoldsUpOnlyItsOwnDatesReversals() async throws {
+        try await IsolatedDatabase.withHarness({ try await SwitchHarness.start(terminals: 2, paymentPoints: 2, databaseURL: $0, businessDayPollMilliseconds: 100) }) { h in
+            let (c0, r0, f0) = try await h.signedOn(0)
+            let (c1, r1, f1) = try await h.signedOn(1)
+            let day0 = try await h.businessDay.refresh().date
+            let customer = { (n: Int) in PaymentFlowTests.customer(n, ending: nil) }
+            let first = try await Self.pay(c0, r0, key: f0.macKey, product: "PDAMKPG", customer: customer(8), terminal: 0)
+            let day1 = try await h.businessDay.cutover(actor: "test")
+            #expect(await Self.nextNotice(c0, seconds: 5)?[15] == day1.mmdd)
+            #expect(await Self.nextNotice(c1, seconds: 5)?[15] == day1.mmdd)
+
+            let blocker = await AccountRowLock.holding(
+                "INSERT INTO settlement_batches (business_date, settled_by) VALUES (\(day0.description)::date, 'blocker')",
+                in: h.database, logger: h.database.logger)
+            let settling = Task { try await h.settlement.settle(date: day0, actor: "test") }
+            try await AccountRowLock.waitUntilAwaited(in: h.database)
+
+            // The next date's payment, at another payment point and at the settling one.
+            let started = ContinuousClock.now
+            let next = try await Self.pay(c1, r1, key: f1.macKey, product: "BPJSKS", customer: customer(13), terminal: 1)
+            let nextSamePoint = try await Self.pay(c0, r0, key: f0.macKey, product: "KINET", customer: customer(10), terminal: 0)
+            let elapsed = started.duration(to: .now)
+            #expect(next.response[15] == day1.mmdd && nextSamePoint.response[15] == day1.mmdd)
+            #expect(elapsed < .seconds(3), "the next date's payments took \(elapsed) while a settlement ran")
+
+            // A reversal of the settling date's payment: 91, nothing recorded.
+            let reversal = r0.reversal(of: first.request)
+            let during = try await c0.send(reversal, macKey: f0.macKey)
+            #expect(during[39] == "91")
+            #expect(try await Self.int(h.database, "SELECT count(*) FROM transactions WHERE kind = 'reversal'") == 0)
+
+            try await blocker.end()
+            guard case .settled(let report) = try await settling.value else { Issue.record("expected .settled"); return }
+            #expect(report.totals.payments == 1)
+            #expect(report.totals.reversals == 0)
+            // The repeat, once the date is settled: 12, nothing posted.
+            var repeated = reversal
+            repeated.mti = "0401"
+            let after = try await c0.send(repeated, macKey: f0.macKey)
+            #expect(after[39] == "12")
+            #expect(try await Self.int(h.database, "SELECT count(*) FROM journals WHERE kind = 'reversal'") == 0)
+            let (_, violations) = try await LedgerVerifier(database: h.database).verify()
+            #expect(violations.isEmpty, "\(violations)")
+        }
+    }
+
     func run(_ h: SwitchHarness) async throws {
         let (c0, r0, f0) = try await h.signedOn(0)
         let (c1, r1, f1) = try await h.signedOn(1)
