@@ -440,9 +440,16 @@ BEGIN
     -- here on, and every later statement (the write, COMMIT). Set here, not by a statement of its
     -- own, to save a round trip per batch; this statement's own waits are all lock waits. NULL:
     -- the caller set its timeout itself (the previous release, during a rolling upgrade).
+    -- The same bound on the batch sitting idle in its transaction: an instance that stops half-way
+    -- (frozen, cut off from the database) would otherwise keep its locks, its payment points' and
+    -- after the write the shared fee and payable accounts, until TCP notices, hours later, and
+    -- every instance's batches would wait on them. PostgreSQL ends such a session (rolled back:
+    -- nothing of it was approved) once it has been idle that long; a live instance is never idle
+    -- that long inside a batch, since it abandons a batch at the same bound.
     IF wait_ms IS NOT NULL THEN
         PERFORM set_config('lock_timeout', wait_ms::text, true);
         PERFORM set_config('statement_timeout', wait_ms::text, true);
+        PERFORM set_config('idle_in_transaction_session_timeout', wait_ms::text, true);
     END IF;
     SELECT b.business_date::text, b.state = 'open' INTO day_date, day_open FROM business_day b WHERE b.id = 1 FOR SHARE;
 

@@ -16,7 +16,7 @@ extension PostingEngine {
     /// for the rest of the transaction (a round trip of its own cost more CPU than it does).
     func runBatch(_ requests: [PostingRequest], on connection: PostgresConnection, phase: PhaseBox) async throws -> [ISOMessage?] {
         let logger = self.logger
-        let begun: EventLoopFuture<PostgresQueryResult> = connection.query("BEGIN", logger: logger)
+        let begun = connection.batchQuery("BEGIN", logger: logger)
         do {
             let snapshot = try await loadSnapshot(requests, connection: connection)
             // Answered before the snapshot's (one connection answers in order).
@@ -30,8 +30,8 @@ extension PostingEngine {
             }
             // Abandoned: the ROLLBACK below, as for any failure before COMMIT.
             guard proceed else { throw BatchAbandoned(reason: "deadline passed before COMMIT; rolled back") }
-            let written: EventLoopFuture<PostgresQueryResult> = connection.query(writeQuery, logger: logger)
-            let committed: EventLoopFuture<PostgresQueryResult> = connection.query("COMMIT", logger: logger)
+            let written = connection.batchQuery(writeQuery, logger: logger)
+            let committed = connection.batchQuery("COMMIT", logger: logger)
             do {
                 _ = try await written.get()
             } catch let error as PSQLError where error.serverInfo != nil {
@@ -45,10 +45,11 @@ extension PostingEngine {
             let commit: PostgresQueryResult
             do {
                 commit = try await committed.get()
-            } catch let error as PSQLError where error.serverInfo != nil {
+            } catch let error as PSQLError where error.serverInfo != nil && !error.endedTheSession {
                 // The server answered COMMIT with an error (a deferred check failed, or a
                 // serialization failure): it rolled the transaction back, so the outcome is known:
-                // nothing committed. Only a COMMIT that got no answer at all is unknown.
+                // nothing committed. A COMMIT that got no answer at all, or one that ended the
+                // session (FATAL: a shutdown, an administrator), is unknown.
                 phase.state.withLock { $0 = BatchPhase.rolledBack }
                 throw error
             }
@@ -63,7 +64,7 @@ extension PostingEngine {
             return responses
         } catch {
             if phase.state.withLock({ $0 == BatchPhase.working || $0 == BatchPhase.abandoned }) {
-                _ = try? await connection.query("ROLLBACK", logger: logger)
+                _ = try? await connection.batchQuery("ROLLBACK", logger: logger).get()
             }
             throw error
         }
@@ -101,7 +102,7 @@ extension PostingEngine {
         // One round trip (schema.sql, sasando_batch_snapshot): the business day FOR SHARE,
         // duplicates, terminals, account ids, deposits locked in id order, daily totals, paid bills
         // and ids for the rows this batch may write.
-        let rows = try await connection.query("""
+        let result = try await connection.batchQuery("""
             SELECT * FROM sasando_batch_snapshot(
                 \(requests.map(\.terminalID))::text[], \(requests.map(\.stan))::text[], \(requests.map(\.transmittedAt))::text[],
                 \(Array(Set(requests.map(\.terminalID))))::text[],
@@ -110,8 +111,8 @@ extension PostingEngine {
                 \(billProducts)::text[], \(billCustomers)::text[],
                 \(requests.count)::int4, \(journalsWanted)::int4,
                 \(databaseWaitMilliseconds)::int4)
-            """, logger: logger)
-        for try await row in rows {
+            """, logger: logger).get()
+        for row in result.rows {
             let r = row.makeRandomAccess()
             if let date = try r["day_date"].decode(String?.self), let open = try r["day_open"].decode(Bool?.self) {
                 s.businessDay = (date, open)
@@ -148,7 +149,7 @@ extension PostingEngine {
         let reversals = requests.filter { $0.kind == .reversal }
         var originalJournalIDs: [Int64] = []
         if !reversals.isEmpty {
-            let originals = try await connection.query("""
+            let originals = try await connection.batchQuery("""
                 SELECT t.id, t.terminal_id, t.stan, t.transmitted_at, t.kind, t.response_code, coalesce(t.journal_id, 0),
                        t.amount_sen, t.fee_sen, t.merchant_id, t.business_date::text,
                        EXISTS (SELECT 1 FROM transactions r WHERE r.original_id = t.id AND r.kind = 'reversal' AND r.journal_id IS NOT NULL),
@@ -157,12 +158,13 @@ extension PostingEngine {
                 JOIN unnest(\(reversals.map(\.terminalID))::text[], \(reversals.map { $0.originalSTAN ?? "" })::text[],
                             \(reversals.map { $0.originalTransmittedAt ?? "" })::text[]) AS k(tid, stan, tm)
                   ON t.terminal_id = k.tid AND t.stan = k.stan AND t.transmitted_at = k.tm
-                """, logger: logger)
+                """, logger: logger).get()
             // The settlement lock of each original's date, shared, taken here (SettlementLock): the
             // settled dates below are read by a later statement, so they include a settlement that
             // committed before this one got the lock.
-            for try await (id, tid, stan, tm, kind, code, journal, amount, fee, merchant, date, reversed, notBeingSettled)
-                in originals.decode((Int64, String, String, String, String, String, Int64, Int64, Int64, String, String, Bool, Bool).self) {
+            for row in originals.rows {
+                let (id, tid, stan, tm, kind, code, journal, amount, fee, merchant, date, reversed, notBeingSettled)
+                    = try row.decode((Int64, String, String, String, String, String, Int64, Int64, Int64, String, String, Bool, Bool).self)
                 if !notBeingSettled { s.datesBeingSettled.insert(date) }
                 s.originals["\(tid)|\(stan)|\(tm)"] = .init(
                     id: id, kind: kind, responseCode: code, journalID: journal == 0 ? nil : journal, amount: amount, fee: fee,
@@ -171,20 +173,21 @@ extension PostingEngine {
             }
             if !originalJournalIDs.isEmpty {
                 var byJournal: [Int64: [(accountID: Int64, side: String, amount: Int64)]] = [:]
-                let postings = try await connection.query("""
+                let postings = try await connection.batchQuery("""
                     SELECT journal_id, account_id, side, amount FROM postings WHERE journal_id = ANY(\(originalJournalIDs)::int8[]) ORDER BY id
-                    """, logger: logger)
-                for try await (journal, account, side, amount) in postings.decode((Int64, Int64, String, Int64).self) {
+                    """, logger: logger).get()
+                for row in postings.rows {
+                    let (journal, account, side, amount) = try row.decode((Int64, Int64, String, Int64).self)
                     byJournal[journal, default: []].append((account, side, amount))
                 }
                 for (key, original) in s.originals {
                     if let j = original.journalID { s.originals[key]?.postings = byJournal[j] ?? [] }
                 }
             }
-            let settled = try await connection.query("""
+            let settled = try await connection.batchQuery("""
                 SELECT business_date::text FROM settlement_batches WHERE business_date = ANY(\(s.originals.values.map(\.businessDate))::date[])
-                """, logger: logger)
-            for try await date in settled.decode(String.self) { s.settledDates.insert(date) }
+                """, logger: logger).get()
+            for row in settled.rows { s.settledDates.insert(try row.decode(String.self)) }
         }
         return s
     }

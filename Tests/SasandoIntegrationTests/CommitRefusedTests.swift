@@ -3,7 +3,7 @@ import Logging
 import PostgresNIO
 import SasandoCore
 import SasandoISO8583
-import SasandoLedger
+@testable import SasandoLedger
 import SasandoSettlement
 import SasandoSwitch
 import Testing
@@ -56,6 +56,71 @@ import Testing
             #expect(again[39] == "00")
             let total = (Int64(payment[4] ?? "") ?? 0) + (Int64((payment[28] ?? "D0").dropFirst()) ?? 0)
             #expect(try await IntegrationEnvironment.int(database, "SELECT balance FROM accounts WHERE code = \("DEP:" + merchant)") == depositBefore - total)
+        }
+    }
+
+    /// A COMMIT answered with an error that ends the session (FATAL, here the backend terminated
+    /// while it runs a deferred trigger, as in a shutdown) may come after the commit record is
+    /// durable, so its outcome is unknown: no answer (the terminal times out and reverses). Here it
+    /// did roll back, so nothing is recorded, and the engine goes on: the same request, sent again,
+    /// is decided afresh on another connection.
+    @Test func aCommitThatEndsTheSessionIsAnUnknownOutcome() async throws {
+        try await OwnEngineFixture.run(merchantPrefix: "COMMITRF1", terminalPrefix: "CE", name: "Commit ends session", macKeyByte: 12,
+                                       label: "commit-refused-test") { f in
+            let (database, terminal, flows, payment) = (f.database, f.terminal, f.flows, f.payment)
+            let terminalID = terminal.terminalID
+            let trigger = "test_commit_ends_session_" + terminalID.dropFirst(2)
+            try await database.client.query(PostgresQuery(unsafeSQL: """
+                CREATE OR REPLACE FUNCTION \(trigger)() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(1); RETURN NULL; END $$
+                """))
+            try await database.client.query(PostgresQuery(unsafeSQL: """
+                CREATE CONSTRAINT TRIGGER \(trigger) AFTER INSERT ON transactions DEFERRABLE INITIALLY DEFERRED
+                FOR EACH ROW WHEN (NEW.terminal_id = '\(terminalID)') EXECUTE FUNCTION \(trigger)()
+                """))
+            let answer = await flows.process(payment, terminal: terminal)
+            // The pool may lease the ended connection once more before it notices (and PostgresNIO's
+            // own query would never be answered on it): batchQuery fails at once, and is asked again.
+            for attempt in 1...5 {
+                do {
+                    try await database.client.withConnection { c in
+                        _ = try await c.batchQuery(PostgresQuery(unsafeSQL: "DROP TRIGGER \(trigger) ON transactions"), logger: f.logger).get()
+                        _ = try await c.batchQuery(PostgresQuery(unsafeSQL: "DROP FUNCTION \(trigger)()"), logger: f.logger).get()
+                    }
+                    break
+                } catch where attempt < 5 {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+            }
+            #expect(answer == nil, "answered \(answer?[39] ?? "")")
+            #expect(try await IntegrationEnvironment.int(database, "SELECT count(*) FROM transactions WHERE terminal_id = \(terminalID)") == 0)
+            var again: ISOMessage?
+            for _ in 1...3 {
+                again = await flows.process(payment, terminal: terminal)
+                if again?[39] != "91" { break }
+            }
+            #expect(again?[39] == "00")
+        }
+    }
+
+    /// A connection the server has closed: a batch's query on it fails at once. (PostgresNIO's own
+    /// `query` on it is never answered, so a batch would wait for it forever.)
+    @Test func aQueryOnAConnectionTheServerClosedFailsAtOnce() async throws {
+        try await OwnEngineFixture.run(merchantPrefix: "COMMITRF2", terminalPrefix: "CC", name: "Closed connection", macKeyByte: 13,
+                                       label: "commit-refused-test") { f in
+            let database = f.database, logger = f.logger
+            try await database.client.withConnection { connection in
+                var pid: Int32 = 0
+                for try await p in try await connection.query("SELECT pg_backend_pid()", logger: logger).decode(Int32.self) { pid = p }
+                try await database.client.withConnection { other in
+                    try await other.query("SELECT pg_terminate_backend(\(pid))", logger: logger)
+                }
+                for _ in 0..<250 where !connection.isClosed { try await Task.sleep(for: .milliseconds(20)) }
+                #expect(connection.isClosed)
+                let started = ContinuousClock.now
+                await #expect(throws: DatabaseConnectionClosed.self) { try await connection.batchQuery("SELECT 1", logger: logger).get() }
+                #expect(started.duration(to: .now) < .seconds(1))
+            }
         }
     }
 }
