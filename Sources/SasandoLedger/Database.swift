@@ -4,6 +4,7 @@ import NIOPosix
 import PostgresNIO
 import SasandoCore
 import ServiceLifecycle
+import Synchronization
 
 public struct DatabaseURLError: Error, CustomStringConvertible {
     public let description: String
@@ -148,17 +149,43 @@ public final class SasandoDatabase: Service, Sendable {
     /// Runs `body`, failing with `DatabaseUnavailable` if it takes longer than `milliseconds`
     /// (default: `waitMilliseconds`). Used on request paths so that a dead database gives a prompt
     /// `91`, never a hang.
+    ///
+    /// `body` runs in a task of its own, not a task group's child: a group waits for its children,
+    /// and PostgresNIO 1.33 never answers a query written to a connection that has just closed (see
+    /// `batchQuery`), so a group would wait for such a body forever. Here the caller gets its answer
+    /// at the deadline, and a body still running then is cancelled and left to end by itself.
     public func withDeadline<T: Sendable>(milliseconds: Int? = nil,
                                           _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let milliseconds = milliseconds ?? waitMilliseconds
-        return try await withThrowingTaskGroup(of: T.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: .milliseconds(milliseconds))
-                throw DatabaseUnavailable("no answer from PostgreSQL within \(milliseconds) ms")
+        let work = Task { try await body() }
+        let answer = FirstAnswer<T>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                answer.wait(continuation)
+                let timer = Task {
+                    try? await Task.sleep(for: .milliseconds(milliseconds))
+                    guard !Task.isCancelled else { return }
+                    work.cancel()
+                    answer.give(.failure(DatabaseUnavailable("no answer from PostgreSQL within \(milliseconds) ms")))
+                }
+                Task {
+                    let result: Result<T, any Error>
+                    do { result = .success(try await work.value) } catch { result = .failure(error) }
+                    timer.cancel()
+                    answer.give(result)
+                }
             }
-            defer { group.cancelAll() }
-            return try await group.next()!
+        } onCancel: {
+            work.cancel()
         }
+    }
+}
+
+/// The first of several answers resumes the waiting continuation; the others are dropped.
+private final class FirstAnswer<T: Sendable>: Sendable {
+    private let waiting = Mutex<CheckedContinuation<T, any Error>?>(nil)
+    func wait(_ continuation: CheckedContinuation<T, any Error>) { waiting.withLock { $0 = continuation } }
+    func give(_ result: Result<T, any Error>) {
+        waiting.withLock { c -> CheckedContinuation<T, any Error>? in defer { c = nil }; return c }?.resume(with: result)
     }
 }

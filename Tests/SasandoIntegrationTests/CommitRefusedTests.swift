@@ -103,8 +103,9 @@ import Testing
         }
     }
 
-    /// A connection the server has closed: a batch's query on it fails at once. (PostgresNIO's own
-    /// `query` on it is never answered, so a batch would wait for it forever.)
+    /// A connection the server has closed: a batch's query on it fails at once, and a request
+    /// path's deadline answers in time even around PostgresNIO's own `query`, which is never
+    /// answered there.
     @Test func aQueryOnAConnectionTheServerClosedFailsAtOnce() async throws {
         try await OwnEngineFixture.run(merchantPrefix: "COMMITRF2", terminalPrefix: "CC", name: "Closed connection", macKeyByte: 13,
                                        label: "commit-refused-test") { f in
@@ -120,6 +121,13 @@ import Testing
                 let started = ContinuousClock.now
                 await #expect(throws: DatabaseConnectionClosed.self) { try await connection.batchQuery("SELECT 1", logger: logger).get() }
                 #expect(started.duration(to: .now) < .seconds(1))
+                // PostgresNIO's own query on it is never answered; a request path's deadline still
+                // answers at its bound (a task group would have waited for it forever).
+                let bounded = ContinuousClock.now
+                await #expect(throws: DatabaseUnavailable.self) {
+                    try await database.withDeadline(milliseconds: 300) { _ = try await connection.query("SELECT 1", logger: logger) }
+                }
+                #expect(bounded.duration(to: .now) < .seconds(2))
             }
         }
     }
