@@ -208,7 +208,7 @@ public struct SettlementService: Sendable {
             // at the end, for milliseconds, not while the date's postings are read.
             let cte = Self.datePostingsCTE(date)
             let clearing = try await accountID(AccountCode.clearing, connection)
-            var moves: [(kind: String, description: String, debit: Int64, credit: Int64, amount: Int64)] = []
+            var moves: [Move] = []
             // Billers: net payable per payable account.
             let payableRows = try await connection.query(PostgresQuery(unsafeSQL: cte + """
                 SELECT a.id, a.code, (coalesce(sum(dp.amount) FILTER (WHERE dp.src = 'P'), 0) - coalesce(sum(dp.amount) FILTER (WHERE dp.src = 'R'), 0))::int8
@@ -253,10 +253,13 @@ public struct SettlementService: Sendable {
         throw SettlementError("account \(code) missing")
     }
 
+    /// One settlement or commission journal: `amount` sen from `debit` to `credit`.
+    private typealias Move = (kind: String, description: String, debit: Int64, credit: Int64, amount: Int64)
+
     /// The settlement's journals, then all their postings in one statement: the postings trigger
     /// locks the touched accounts in its one order (a payment point's own accounts, then the shared
     /// ones), as every posting batch does, so a settlement and payments never deadlock.
-    private func post(_ moves: [(kind: String, description: String, debit: Int64, credit: Int64, amount: Int64)], date: CalendarDate,
+    private func post(_ moves: [Move], date: CalendarDate,
                       _ connection: PostgresConnection) async throws {
         guard !moves.isEmpty else { return }
         var ids: [Int64] = []
