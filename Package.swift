@@ -145,7 +145,7 @@ let package = Package(
             .product(name: "PostgresNIO", package: "postgres-nio"),
         ]),
         // Pure logic of the ledger module (no database).
-        .testTarget(name: "SasandoLedgerTests", dependencies: ["SasandoLedger"]),
+        .testTarget(name: "SasandoLedgerTests", dependencies: ["SasandoLedger", "SasandoCore", "SasandoISO8583"]),
         // Pure logic of the load generator (no switch, no database).
         .testTarget(name: "SasandoLoadTests", dependencies: ["SasandoLoad"]),
         .testTarget(name: "SasandoSwitchTests", dependencies: [
