@@ -17,7 +17,7 @@ public enum DatabaseConfiguration {
     /// `databaseWaitMilliseconds`, so no wait on the database outlasts the one bound an operator sets.
     public static func client(url: String, connectionsMax: Int = Limits.databaseConnectionsMax,
                               connectionsKeptOpen: Int = 0,
-                              connectWaitMilliseconds: Int = Limits.databaseWaitMillisecondsDefault) throws -> PostgresClient.Configuration {
+                              connectWaitMilliseconds: Int) throws -> PostgresClient.Configuration {
         guard let components = URLComponents(string: url),
               components.scheme == "postgres" || components.scheme == "postgresql",
               let host = components.host, !host.isEmpty else {

@@ -12,6 +12,18 @@ import Testing
 /// transaction back. The terminal gets `91` at once (not silence, which is only for a COMMIT that
 /// got no answer), nothing is recorded or posted, and the same request sent again is decided afresh.
 @Suite struct CommitRefusedTests {
+    /// A deferred trigger named `name` that runs `body` (PL/pgSQL) at COMMIT, for this terminal's
+    /// transaction rows only.
+    static func atCommit(_ name: String, terminalID: String, _ database: SasandoDatabase, _ body: String) async throws {
+        try await database.client.query(PostgresQuery(unsafeSQL: """
+            CREATE OR REPLACE FUNCTION \(name)() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \(body) END $$
+            """))
+        try await database.client.query(PostgresQuery(unsafeSQL: """
+            CREATE CONSTRAINT TRIGGER \(name) AFTER INSERT ON transactions DEFERRABLE INITIALLY DEFERRED
+            FOR EACH ROW WHEN (NEW.terminal_id = '\(terminalID)') EXECUTE FUNCTION \(name)()
+            """))
+    }
+
     @Test func commitRefusedByTheServerIsAnswered91AndNothingIsPosted() async throws {
         try await OwnEngineFixture.run(merchantPrefix: "COMMITRF0", terminalPrefix: "CR", name: "Commit refused", macKeyByte: 7,
                                        label: "commit-refused-test") { f in
@@ -22,14 +34,8 @@ import Testing
             // A deferred check that fails at COMMIT, for this terminal's rows only: the write
             // succeeds, COMMIT gets an ErrorResponse.
             let trigger = "test_commit_refused_" + terminalID.dropFirst(2)
-            try await database.client.query(PostgresQuery(unsafeSQL: """
-                CREATE OR REPLACE FUNCTION \(trigger)() RETURNS trigger LANGUAGE plpgsql AS $$
-                BEGIN RAISE EXCEPTION 'refused at COMMIT by the test' USING ERRCODE = 'check_violation'; END $$
-                """))
-            try await database.client.query(PostgresQuery(unsafeSQL: """
-                CREATE CONSTRAINT TRIGGER \(trigger) AFTER INSERT ON transactions DEFERRABLE INITIALLY DEFERRED
-                FOR EACH ROW WHEN (NEW.terminal_id = '\(terminalID)') EXECUTE FUNCTION \(trigger)()
-                """))
+            try await Self.atCommit(trigger, terminalID: terminalID, database,
+                                    "RAISE EXCEPTION 'refused at COMMIT by the test' USING ERRCODE = 'check_violation';")
             var dropped = false
             func dropTrigger() async throws {
                 guard !dropped else { return }
@@ -70,14 +76,8 @@ import Testing
             let (database, terminal, flows, payment) = (f.database, f.terminal, f.flows, f.payment)
             let terminalID = terminal.terminalID
             let trigger = "test_commit_ends_session_" + terminalID.dropFirst(2)
-            try await database.client.query(PostgresQuery(unsafeSQL: """
-                CREATE OR REPLACE FUNCTION \(trigger)() RETURNS trigger LANGUAGE plpgsql AS $$
-                BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(1); RETURN NULL; END $$
-                """))
-            try await database.client.query(PostgresQuery(unsafeSQL: """
-                CREATE CONSTRAINT TRIGGER \(trigger) AFTER INSERT ON transactions DEFERRABLE INITIALLY DEFERRED
-                FOR EACH ROW WHEN (NEW.terminal_id = '\(terminalID)') EXECUTE FUNCTION \(trigger)()
-                """))
+            try await Self.atCommit(trigger, terminalID: terminalID, database,
+                                    "PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(1); RETURN NULL;")
             let answer = await flows.process(payment, terminal: terminal)
             // The pool may lease the ended connection once more before it notices (and PostgresNIO's
             // own query would never be answered on it): batchQuery fails at once, and is asked again.
