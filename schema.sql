@@ -381,6 +381,15 @@ CREATE TABLE IF NOT EXISTS staff_login_failures (
 );
 CREATE INDEX IF NOT EXISTS staff_login_failures_user ON staff_login_failures(username, occurred_at);
 CREATE INDEX IF NOT EXISTS staff_login_failures_address ON staff_login_failures(remote_address, occurred_at);
+-- Console actions that move money are sent once: the form carries a random key, inserted in the
+-- same transaction as the action, so the same form sent again (double click, browser retry, another
+-- instance behind the load balancer) finds it and does nothing.
+CREATE TABLE IF NOT EXISTS staff_request_keys (
+    request_key  text PRIMARY KEY CHECK (length(request_key) BETWEEN 16 AND 64),
+    actor        text NOT NULL,
+    action       text NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
 -- End of staff console section.
 
 -- ---------------------------------------------------------------------------------------------

@@ -119,17 +119,18 @@ struct LoginRoutes: Sendable {
         let username = (form["username"] ?? "").trimmingCharacters(in: .whitespaces).lowercased()
         let password = form["password"] ?? ""
         let address = context.clientAddress
-        if try await store.isLockedOut(username: username, address: address) {
-            try await store.audit(actor: username, event: "staff_login_locked_out", address: address)
+        // Counted before the password is checked (StaffStore.beginLogin); only a real username is recorded.
+        let attempt = try await store.beginLogin(typedUsername: username, address: address)
+        if attempt.lockedOut {
+            try await store.audit(actor: attempt.auditName, event: "staff_login_locked_out", address: address)
             return try await showLogin(request, message: "Too many failed logins. Try again in \(limits.lockoutSeconds / 60) minutes.",
                                        status: .tooManyRequests)
         }
         guard let role = try await store.verify(username: username, password: password) else {
-            try await store.recordFailure(username: username, address: address)
-            try await store.audit(actor: username, event: "staff_login_failed", address: address)
+            try await store.audit(actor: attempt.auditName, event: "staff_login_failed", address: address)
             return try await showLogin(request, message: "Wrong username or password.", status: .unauthorized)
         }
-        try await store.clearFailures(username: username)
+        try await store.loginSucceeded(attempt)
         let (token, _) = try await store.createSession(username: username, role: role, remoteAddress: address)
         try await store.audit(actor: username, event: "staff_login", detail: role.rawValue, address: address)
         var response = Response(status: .seeOther, headers: [.location: "/dashboard"])

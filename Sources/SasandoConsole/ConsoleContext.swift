@@ -42,14 +42,22 @@ public struct StaffRequestContext: ChildRequestContext {
 enum FormDecoding {
     static let fieldsMax = 32
 
+    /// A field whose name or value holds a control character (NUL, say: PostgreSQL text cannot
+    /// store it) is dropped: no console form takes one, and it must not reach a query.
     static func parse(_ text: String) -> [String: String] {
         var fields: [String: String] = [:]
         for pair in text.split(separator: "&").prefix(fieldsMax) {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let key = decode(parts[0]), !key.isEmpty else { continue }
-            fields[key] = parts.count > 1 ? (decode(parts[1]) ?? "") : ""
+            guard let key = decode(parts[0]), !key.isEmpty, !hasControlCharacter(key) else { continue }
+            let value = parts.count > 1 ? (decode(parts[1]) ?? "") : ""
+            guard !hasControlCharacter(value) else { continue }
+            fields[key] = value
         }
         return fields
+    }
+
+    static func hasControlCharacter(_ text: String) -> Bool {
+        text.unicodeScalars.contains { $0.value < 0x20 && $0 != "\t" && $0 != "\r" && $0 != "\n" || $0.value == 0x7F }
     }
 
     private static func decode(_ text: Substring) -> String? {
@@ -57,11 +65,21 @@ enum FormDecoding {
     }
 }
 
-/// Security headers on every response: no caching of pages with ledger data, no framing, no
-/// scripts at all (the console has none), inline styles only.
+/// Security headers on every response, error pages included: no caching of pages with ledger
+/// data, no framing, no scripts at all (the console has none), inline styles only.
+///
+/// It is also where a thrown error becomes a page: an `HTTPError` (404 for an unknown path, say)
+/// keeps its status; a database that failed or did not answer gives 503 with what to do; anything
+/// else 500 with a reference that is also in the log. Never an empty page, never the error's own
+/// text (it can carry SQL or library internals).
 struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        var response = try await next(request, context)
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            response = ConsoleErrorPage.response(for: error, request: request, logger: context.logger)
+        }
         response.headers[.contentSecurityPolicy] =
             "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
         response.headers[.xContentTypeOptions] = "nosniff"

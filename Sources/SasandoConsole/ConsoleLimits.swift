@@ -23,6 +23,8 @@ public struct ConsoleLimits: Sendable {
     /// Password length accepted by `sasando staff add`; bcrypt reads at most 72 bytes.
     public static let passwordBytesMin = 12
     public static let passwordBytesMax = 72
+    /// Different characters a new password must have (`aaaaaaaaaaaa` is refused).
+    public static let passwordDistinctCharactersMin = 6
     /// bcrypt cost for new password hashes (2^cost rounds).
     public static let bcryptCost: UInt8 = 12
     /// A deposit below this is listed as an alert on the dashboard (Rp 5.000.000).
@@ -30,7 +32,7 @@ public struct ConsoleLimits: Sendable {
     /// The dashboard's TPS chart covers this many minutes.
     public var tpsChartMinutes = 15
     /// Largest single top-up from the console (Rp 1.000.000.000).
-    public var topUpSenMax: Int64 = 1_000_000_000 * 100
+    public var topUpSenMax: Int64 = Limits.staffTopUpSenMax
     /// Headless Chromium gets this long to print a PDF before it is killed.
     public var pdfRenderSecondsMax = 30
     /// Largest PDF accepted from Chromium.

@@ -39,7 +39,10 @@ struct ConsolePages: Sendable {
         switch q["notice"] {
         case "cutover": return (true, "Cut-over done; the business date is now \(q["date"] ?? "?").")
         case "settled": return (true, "Settlement of \(q["date"] ?? "?") recorded.")
+        case "settled-empty": return (false, "Settlement of \(q["date"] ?? "?") recorded: there were no payments on that date. Check the date was the one meant.")
+        case "already-settled": return (false, "\(q["date"] ?? "?") was already settled: nothing changed.")
         case "topup": return (true, "Deposit of \(q["merchant"] ?? "?") topped up; balance \(q["balance"] ?? "?").")
+        case "topup-repeat": return (false, "That top-up form had already been sent: nothing more was credited to \(q["merchant"] ?? "?"); balance \(q["balance"] ?? "?").")
         default: return nil
         }
     }
@@ -85,15 +88,20 @@ struct ConsolePages: Sendable {
             let meaning = ResponseCode(rawValue: code).map { " " + String($0.meaning.prefix(30)) } ?? ""
             byCode.append(.init(label: "\(kind) \(code)\(meaning)", value: Double(count), color: code == "00" ? "#2e7d32" : "#c62828"))
         }
-        var approved: (count: Int64, amount: Int64, fees: Int64, declined: Int64) = (0, 0, 0, 0)
+        // Gross approvals, and how many of them were reversed since (the settlement nets them out).
+        var approved: (count: Int64, amount: Int64, fees: Int64, declined: Int64, reversed: Int64, reversedAmount: Int64) = (0, 0, 0, 0, 0, 0)
         let totals = try await database.client.query("""
-            SELECT count(*) FILTER (WHERE response_code = '00')::int8,
-                   coalesce(sum(amount_sen) FILTER (WHERE response_code = '00'), 0)::int8,
-                   coalesce(sum(fee_sen) FILTER (WHERE response_code = '00'), 0)::int8,
-                   count(*) FILTER (WHERE response_code <> '00')::int8
-            FROM transactions WHERE business_date = \(date)::date AND kind = 'payment'
+            SELECT count(*) FILTER (WHERE p.response_code = '00')::int8,
+                   coalesce(sum(p.amount_sen) FILTER (WHERE p.response_code = '00'), 0)::int8,
+                   coalesce(sum(p.fee_sen) FILTER (WHERE p.response_code = '00'), 0)::int8,
+                   count(*) FILTER (WHERE p.response_code <> '00')::int8,
+                   count(r.id)::int8,
+                   coalesce(sum(p.amount_sen) FILTER (WHERE r.id IS NOT NULL), 0)::int8
+            FROM transactions p
+            LEFT JOIN transactions r ON r.original_id = p.id AND r.kind = 'reversal' AND r.journal_id IS NOT NULL
+            WHERE p.business_date = \(date)::date AND p.kind = 'payment'
             """)
-        for try await row in totals.decode((Int64, Int64, Int64, Int64).self) { approved = row }
+        for try await row in totals.decode((Int64, Int64, Int64, Int64, Int64, Int64).self) { approved = row }
         var alerts: [[String]] = []
         let low = try await database.client.query("""
             SELECT p.merchant_id, p.name, a.balance FROM payment_points p JOIN accounts a ON a.code = 'DEP:' || p.merchant_id
@@ -107,6 +115,7 @@ struct ConsolePages: Sendable {
         if context.staff.isSupervisor {
             cutoverForm = """
                 <form class="inline" method="post" action="/cutover">\(HTML.csrfField(context.staff))\
+                <input type="hidden" name="from" value="\(HTML.escape(date))">\
                 <button class="warn" type="submit">Cut over to the next business date</button></form>
                 """
         }
@@ -114,8 +123,10 @@ struct ConsolePages: Sendable {
             <div class="grid">
             <div class="card"><div class="muted">Business date</div><div class="stat" id="business-date">\(HTML.escape(date))</div>
             <div class="muted">\(day.cuttingOver ? "cut-over in progress" : "open")</div>\(cutoverForm)</div>
-            <div class="card"><div class="muted">Approved payments today</div><div class="stat" id="approved-count">\(approved.count)</div>
-            <div id="approved-amount">\(HTML.money(approved.amount)) bills + \(HTML.money(approved.fees)) fees</div></div>
+            <div class="card"><div class="muted">Approved payments today (gross)</div><div class="stat" id="approved-count">\(approved.count)</div>
+            <div id="approved-amount">\(HTML.money(approved.amount)) bills + \(HTML.money(approved.fees)) fees</div>
+            <div class="muted" id="reversed">of which reversed since: \(approved.reversed) (\(HTML.money(approved.reversedAmount)) bills); \
+            net bills \(HTML.money(approved.amount - approved.reversedAmount)), as the settlement report counts them</div></div>
             <div class="card"><div class="muted">Declined payments today</div><div class="stat" id="declined-count">\(approved.declined)</div></div>
             <div class="card"><div class="muted">TPS (last minute)</div><div class="stat" id="tps-now">\(tpsNow)</div>
             <div class="muted">Deposit alerts: \(alerts.count)</div></div>
@@ -200,6 +211,7 @@ struct ConsolePages: Sendable {
                 row.append("""
                     <form class="inline" method="post" action="/payment-points/topup">\(HTML.csrfField(context.staff))\
                     <input type="hidden" name="merchant" value="\(HTML.escape(merchant))">\
+                    <input type="hidden" name="request" value="\(StaffStore.randomToken())">\
                     <input name="amount" inputmode="numeric" placeholder="Rupiah" size="12" required>\
                     <button type="submit">Top up</button></form>
                     """)
@@ -218,25 +230,30 @@ struct ConsolePages: Sendable {
         guard merchant.count == 15, merchant.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
             return Pages.error(.badRequest, "Unknown payment point.", staff: context.staff)
         }
-        guard let sen = Self.parseRupiah(context.form["amount"] ?? ""), sen > 0, sen <= limits.topUpSenMax else {
-            return Pages.error(.badRequest, "The amount must be whole rupiah between Rp 1 and \(Sen(limits.topUpSenMax)), e.g. 5000000 or 5.000.000.",
+        let sen: Int64
+        do {
+            sen = try Sen.parseTypedRupiah(context.form["amount"] ?? "").value
+        } catch {
+            return Pages.error(.badRequest, "Nothing was topped up. \(error.description)", staff: context.staff)
+        }
+        guard sen > 0, sen <= limits.topUpSenMax else {
+            return Pages.error(.badRequest, "Nothing was topped up: the amount must be between Rp 1 and \(Sen(limits.topUpSenMax)).",
                                staff: context.staff)
         }
-        let balance: Sen
+        // The form's one-time key: the same form sent twice tops up once (LedgerAccounts.topUp).
+        guard let requestKey = context.form["request"], StaffStore.looksLikeToken(requestKey) else {
+            return Pages.error(.badRequest, "Nothing was topped up: the form is out of date. Reload the page and try again.", staff: context.staff)
+        }
+        let result: TopUpResult
         do {
             // LedgerAccounts.topUp writes the journal and the audit event (actor = staff user) in one transaction.
-            balance = try await LedgerAccounts(database: database).topUp(merchantID: merchant, amount: Sen(sen), actor: context.staff.username)
+            result = try await LedgerAccounts(database: database).topUp(merchantID: merchant, amount: Sen(sen), actor: context.staff.username,
+                                                                          address: context.clientAddress, requestKey: requestKey)
         } catch let error as LedgerError {
-            return Pages.error(.badRequest, error.description, staff: context.staff)
+            return Pages.error(.badRequest, "Nothing was topped up: \(error.description).", staff: context.staff)
         }
-        return Pages.redirect("/payment-points?notice=topup&merchant=\(HTML.queryValue(merchant))&balance=\(HTML.queryValue(balance.description))")
-    }
-
-    /// Whole rupiah (`5000000`, `5.000.000`, `Rp 5.000.000`) to sen; never floating point.
-    static func parseRupiah(_ text: String) -> Int64? {
-        let digits = text.replacingOccurrences(of: "Rp", with: "").replacingOccurrences(of: " ", with: "").replacingOccurrences(of: ".", with: "")
-        guard !digits.isEmpty, digits.count <= 13, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int64(digits) else { return nil }
-        return value * 100
+        let notice = result.repeated ? "topup-repeat" : "topup"
+        return Pages.redirect("/payment-points?notice=\(notice)&merchant=\(HTML.queryValue(merchant))&balance=\(HTML.queryValue(result.balance.description))")
     }
 
     // MARK: Audit log
@@ -266,15 +283,50 @@ struct ConsolePages: Sendable {
 
     // MARK: Cut-over
 
+    /// Closes the business date the dashboard showed (the form's `from`), once: a second click,
+    /// or a second supervisor, finds it closed and changes nothing. A date already ahead of the
+    /// calendar is not closed again from here (the CLI's `--from` can, deliberately).
     func cutover(_ context: StaffRequestContext) async throws -> Response {
         if let refused = try await requireSupervisor(context, action: "cut-over") { return refused }
+        guard let from = CalendarDate(context.form["from"] ?? "") else {
+            return Pages.error(.badRequest, "Nothing was done: the form is out of date. Reload the dashboard and try again.", staff: context.staff)
+        }
+        let businessDay = dependencies.businessDay
+        let day = try await businessDay.refresh()
+        guard day.date == from else {
+            return Pages.error(.conflict, "Nothing was done: business date \(from) is already closed; the business date is now \(day.date).",
+                               staff: context.staff)
+        }
+        let clockDate = businessDay.clockBusinessDate()
+        guard from <= clockDate else {
+            try await store.audit(actor: context.staff.username, event: "staff_cutover_refused", detail: "\(from) is ahead of the calendar (\(clockDate))",
+                                  address: context.clientAddress)
+            return Pages.error(.conflict, """
+                Nothing was done: business date \(from) is already ahead of the calendar (by the clock it is \(clockDate)). \
+                Closing it too would open a date two days ahead. If that is really wanted, run `sasando cutover --from \(from)`.
+                """, staff: context.staff)
+        }
         do {
-            let date = try await dependencies.businessDay.cutover(actor: context.staff.username)
-            try await store.audit(actor: context.staff.username, event: "staff_cutover", detail: date.description, address: context.clientAddress)
+            let date = try await businessDay.cutover(actor: context.staff.username, from: from)
+            try await store.audit(actor: context.staff.username, event: "staff_cutover", detail: "\(from) -> \(date)", address: context.clientAddress)
             return Pages.redirect("/dashboard?notice=cutover&date=\(date.description)")
         } catch {
-            try await store.audit(actor: context.staff.username, event: "staff_cutover_failed", detail: "\(error)", address: context.clientAddress)
-            return Pages.error(.conflict, "Cut-over failed: \(error)", staff: context.staff)
+            try await store.audit(actor: context.staff.username, event: "staff_cutover_failed", detail: "\(from): \(staffFacing(error))", address: context.clientAddress)
+            return Pages.error(.conflict, "Cut-over of \(from) failed: \(staffFacing(error))", staff: context.staff)
+        }
+    }
+
+    /// An error as staff may read it (pages and the audit log): our own refusals say why; anything
+    /// else (SQL, library internals) is logged in full and named only by its kind.
+    func staffFacing(_ error: any Error) -> String {
+        switch error {
+        case let refused as SettlementError: return refused.description
+        case let refused as LedgerError: return refused.description
+        default:
+            dependencies.logger.error("console: action failed", metadata: ["error": "\(String(reflecting: error))"])
+            return ConsoleErrorPage.isDatabaseTrouble(error)
+                ? "the database did not answer or refused it (details in the switch's log); check the audit log before trying again"
+                : "an internal error (details in the switch's log)"
         }
     }
 }

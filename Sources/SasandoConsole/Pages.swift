@@ -1,6 +1,9 @@
 import Foundation
 import Hummingbird
+import Logging
+import PostgresNIO
 import SasandoCore
+import SasandoLedger
 
 /// Response helpers and the pages that need no data.
 enum Pages {
@@ -35,5 +38,37 @@ enum Pages {
             </div>
             """
         return HTML.page(title: "Staff console login", staff: nil, body: body, message: message.map { (false, $0) })
+    }
+}
+
+/// The page for an error a handler threw (see `SecurityHeadersMiddleware`).
+enum ConsoleErrorPage {
+    static func response(for error: any Error, request: Request, logger: Logger) -> Response {
+        if let http = error as? HTTPError {
+            // Hummingbird's own answers: 404 for an unknown path or method, 401, 413...
+            let text = http.body ?? (http.status == .notFound ? "There is no page here (or not for this kind of request)." : http.status.reasonPhrase)
+            var response = Pages.error(http.status, text, staff: nil)
+            for field in http.headers { response.headers.append(field) }
+            return response
+        }
+        if isDatabaseTrouble(error) {
+            logger.error("console: database unavailable", metadata: ["path": "\(request.uri.path)", "error": "\(String(reflecting: error))"])
+            return Pages.error(.serviceUnavailable, """
+                The database did not answer or refused the request. Try again in a moment. If you had sent an action \
+                (cut-over, settlement, top-up), first look in the audit log whether it was done.
+                """, staff: nil)
+        }
+        let reference = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        logger.error("console: request failed", metadata: ["reference": "\(reference)", "path": "\(request.uri.path)",
+                                                          "error": "\(String(reflecting: error))"])
+        return Pages.error(.internalServerError, """
+            Something went wrong in the console (reference \(reference), written to the switch's log with the details). \
+            If you had sent an action, look in the audit log whether it was done before sending it again.
+            """, staff: nil)
+    }
+
+    /// PostgreSQL refused or failed a statement, a transaction, or did not answer within its bound.
+    static func isDatabaseTrouble(_ error: any Error) -> Bool {
+        error is PSQLError || error is PostgresTransactionError || error is DatabaseUnavailable
     }
 }

@@ -59,7 +59,7 @@ extension ConsolePages {
             \(HTML.table(["Payment point", "Name", "#Payments", "#Debits", "#Reversals", "#Reversed", "#Commission", "#Deposit now"], points,
                          footer: ["Total", "", "\(t.payments)", HTML.money(t.debits), "\(t.reversals)", HTML.money(t.reversalDebits), HTML.money(t.commission), ""],
                          id: "payment-points"))</div>
-            <div class="card"><h2>Trial balance (all accounts, now)</h2>
+            <div class="card"><h2>Trial balance at the close of \(report.businessDate.description) (all accounts)</h2>
             \(HTML.table(["Account", "Kind", "#Balance"], trial, footer: ["Total", "", "<span id=\"trial-balance-total\">\(HTML.money(report.trialBalanceTotal))</span>"],
                          id: "trial-balance"))</div>
             """
@@ -97,16 +97,21 @@ extension ConsolePages {
         }
         do {
             let outcome = try await dependencies.settlement.settle(date: date, actor: context.staff.username)
-            let detail: String
+            let detail: String, notice: String
             switch outcome {
-            case .settled(let r): detail = "\(date) settled: net payable \(Sen(r.totals.netPayable)), commission \(Sen(r.totals.commission))"
-            case .alreadySettled: detail = "\(date) was already settled; nothing changed"
+            case .settled(let r):
+                detail = "\(date) settled: net payable \(Sen(r.totals.netPayable)), commission \(Sen(r.totals.commission))"
+                notice = r.totals.payments == 0 ? "settled-empty" : "settled"
+            case .alreadySettled:
+                detail = "\(date) was already settled; nothing changed"
+                notice = "already-settled"
             }
             try await store.audit(actor: context.staff.username, event: "staff_settle", detail: detail, address: context.clientAddress)
-            return Pages.redirect("/settlement?date=\(date)&notice=settled")
+            return Pages.redirect("/settlement?date=\(date)&notice=\(notice)")
         } catch {
-            try await store.audit(actor: context.staff.username, event: "staff_settle_failed", detail: "\(date): \(error)", address: context.clientAddress)
-            return Pages.error(.conflict, "Settlement of \(date) refused: \(error)", staff: context.staff)
+            let reason = staffFacing(error)
+            try await store.audit(actor: context.staff.username, event: "staff_settle_failed", detail: "\(date): \(reason)", address: context.clientAddress)
+            return Pages.error(.conflict, "Settlement of \(date) refused: \(reason)", staff: context.staff)
         }
     }
 }

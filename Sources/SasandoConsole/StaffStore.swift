@@ -52,6 +52,11 @@ public struct StaffStore: Sendable {
         let bytes = password.utf8.count
         guard bytes >= ConsoleLimits.passwordBytesMin else { throw StaffError("password must be at least \(ConsoleLimits.passwordBytesMin) bytes") }
         guard bytes <= ConsoleLimits.passwordBytesMax else { throw StaffError("password must be at most \(ConsoleLimits.passwordBytesMax) bytes (bcrypt limit)") }
+        // Length alone let "            " (12 spaces) or "aaaaaaaaaaaa" through.
+        guard Set(password.unicodeScalars).count >= ConsoleLimits.passwordDistinctCharactersMin,
+              password.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) else {
+            throw StaffError("password must have at least \(ConsoleLimits.passwordDistinctCharactersMin) different characters, not only spaces")
+        }
         let hash = try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }
         let rows = try await database.client.query("""
             INSERT INTO staff_users (username, password_hash, role) VALUES (\(username), \(hash), \(role.rawValue))
@@ -115,27 +120,75 @@ public struct StaffStore: Sendable {
 
     // MARK: Throttling
 
-    /// True while `username` or `address` is locked out: its last `...Max` failures fell within the
-    /// window and the latest of them is younger than the lockout period.
-    public func isLockedOut(username: String, address: String) async throws -> Bool {
-        async let user = locked(column: "username", value: username, failuresMax: limits.loginFailuresPerUserMax)
-        async let client = locked(column: "remote_address", value: address, failuresMax: limits.loginFailuresPerAddressMax)
-        let (u, c) = try await (user, client)
-        return u || c
+    /// A login attempt, counted before its password is checked (`beginLogin`).
+    public struct LoginAttempt: Sendable {
+        let id: Int64
+        /// What its failures are counted under: the username if such a staff user exists, else a
+        /// digest of what was typed (`unknownUserKey`).
+        let throttleKey: String
+        /// The name for the audit log: the username if such a staff user exists, else
+        /// "(unknown user)". A password typed into the username box must not be kept in the
+        /// append-only log every operator reads.
+        public let auditName: String
+        /// The name or the address had used up its failures before this attempt.
+        public let lockedOut: Bool
     }
 
-    private func locked(column: String, value: String, failuresMax: Int) async throws -> Bool {
+    static let unknownUser = "(unknown user)"
+
+    /// The throttling key of a name that is no staff user: a digest, so the typed text is not kept,
+    /// yet each typed name is counted on its own, exactly like a real one (a lockout shared by all
+    /// unknown names would answer 429 where a real name gets 401, and so tell which names exist).
+    static func unknownUserKey(_ typed: String) -> String {
+        "?" + SHA256.hash(data: Data(typed.utf8)).prefix(12).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Records the attempt as a failure first, then checks the lockout against the failures before
+    /// it. Attempts sent at once then count against each other: at most `loginFailuresPerUserMax`
+    /// passwords are ever checked per window, however many requests arrive together (checking
+    /// first and recording after let ten parallel guesses through). `loginSucceeded` takes the row
+    /// back; a locked-out attempt's row is taken back too, so the lockout runs from the last real guess.
+    public func beginLogin(typedUsername: String, address: String) async throws -> LoginAttempt {
+        // Only a well-formed name reaches the query (and never a NUL, which text cannot hold).
+        let candidate = Self.isValidUsername(typedUsername) ? typedUsername : nil
+        let rows = try await database.client.query("""
+            INSERT INTO staff_login_failures (username, remote_address)
+            SELECT coalesce((SELECT username FROM staff_users WHERE username = \(candidate)), \(Self.unknownUserKey(typedUsername))), \(address)
+            RETURNING id, username
+            """)
+        var inserted: (Int64, String)?
+        for try await row in rows.decode((Int64, String).self) { inserted = row }
+        guard let (id, key) = inserted else { throw StaffError("login attempt not recorded") }
+        async let user = locked(column: "username", value: key, failuresMax: limits.loginFailuresPerUserMax, excluding: id)
+        async let client = locked(column: "remote_address", value: address, failuresMax: limits.loginFailuresPerAddressMax, excluding: id)
+        let (u, c) = try await (user, client)
+        let lockedOut = u || c
+        if lockedOut { try await database.client.query("DELETE FROM staff_login_failures WHERE id = \(id)") }
+        return LoginAttempt(id: id, throttleKey: key, auditName: key == typedUsername ? key : Self.unknownUser, lockedOut: lockedOut)
+    }
+
+    /// The password was right: this attempt and the user's earlier failures no longer count (the
+    /// audit trail keeps them); failures older than a day are pruned.
+    public func loginSucceeded(_ attempt: LoginAttempt) async throws {
+        try await database.client.query("""
+            DELETE FROM staff_login_failures WHERE id = \(attempt.id) OR username = \(attempt.throttleKey) OR occurred_at < now() - interval '1 day'
+            """)
+    }
+
+    /// True while the last `failuresMax` failures of `value` (other than the attempt `excluding`)
+    /// fell within the window and the latest of them is younger than the lockout period.
+    private func locked(column: String, value: String, failuresMax: Int, excluding: Int64) async throws -> Bool {
         let window = Double(limits.loginFailureWindowSeconds), lockout = Double(limits.lockoutSeconds)
         // Two fixed queries (no SQL built from input): the column name only picks one of them.
         let query: PostgresQuery = column == "username"
             ? """
-              WITH f AS (SELECT occurred_at FROM staff_login_failures WHERE username = \(value)
+              WITH f AS (SELECT occurred_at FROM staff_login_failures WHERE username = \(value) AND id <> \(excluding)
                          ORDER BY occurred_at DESC LIMIT \(failuresMax))
               SELECT count(*) >= \(failuresMax) AND max(occurred_at) - min(occurred_at) <= make_interval(secs => \(window))
                      AND max(occurred_at) > now() - make_interval(secs => \(lockout)) FROM f
               """
             : """
-              WITH f AS (SELECT occurred_at FROM staff_login_failures WHERE remote_address = \(value)
+              WITH f AS (SELECT occurred_at FROM staff_login_failures WHERE remote_address = \(value) AND id <> \(excluding)
                          ORDER BY occurred_at DESC LIMIT \(failuresMax))
               SELECT count(*) >= \(failuresMax) AND max(occurred_at) - min(occurred_at) <= make_interval(secs => \(window))
                      AND max(occurred_at) > now() - make_interval(secs => \(lockout)) FROM f
@@ -143,20 +196,6 @@ public struct StaffStore: Sendable {
         let rows = try await database.client.query(query)
         for try await locked in rows.decode(Bool?.self) { return locked ?? false }
         return false
-    }
-
-    public func recordFailure(username: String, address: String) async throws {
-        // The username is whatever was typed: keep it bounded; it is escaped wherever shown.
-        let name = String(username.prefix(64))
-        try await database.client.query("INSERT INTO staff_login_failures (username, remote_address) VALUES (\(name), \(address))")
-    }
-
-    /// After a successful login the user's earlier failures no longer count (the audit trail keeps them);
-    /// failures older than a day are pruned.
-    public func clearFailures(username: String) async throws {
-        try await database.client.query("""
-            DELETE FROM staff_login_failures WHERE username = \(username) OR occurred_at < now() - interval '1 day'
-            """)
     }
 
     // MARK: Audit

@@ -12,12 +12,14 @@ public struct CalendarDate: Sendable, Hashable, Comparable, Codable, CustomStrin
         self.day = day
     }
 
-    /// Parses `YYYY-MM-DD`; nil for anything else or an impossible date.
+    /// Parses `YYYY-MM-DD`; nil for anything else or an impossible date. Year 0000 is impossible:
+    /// the Gregorian calendar (and PostgreSQL's `date`) goes from 1 BC to AD 1.
     public init?(_ text: String) {
         let parts = text.split(separator: "-")
         guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+              parts.allSatisfy({ $0.allSatisfy { ("0"..."9").contains($0) } }),
               let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]),
-              (1...12).contains(m), (1...CalendarDate.daysIn(year: y, month: m)).contains(d) else { return nil }
+              y >= 1, (1...12).contains(m), (1...CalendarDate.daysIn(year: y, month: m)).contains(d) else { return nil }
         self.init(year: y, month: m, day: d)
     }
 

@@ -37,6 +37,12 @@ public enum Limits {
     public static let databaseWaitMillisecondsDefault = 2_000
     /// ...and at most (`sasando terminal` and the load generator wait 30 s for an answer).
     public static let databaseWaitMillisecondsMax = 30_000
+    /// How long a one-shot command (`sasando settle`, `ledger verify`...) tries to open its first
+    /// connection before it says why it cannot (refused, no such database, wrong password).
+    public static let commandConnectMilliseconds = 5_000
+    /// Largest single staff top-up, console or CLI (Rp 1.000.000.000): a typo of a few zeros
+    /// more is refused, not credited.
+    public static let staffTopUpSenMax: Int64 = 1_000_000_000 * 100
 
     public static func assertConsistent() {
         precondition(messageBytesMin < messageBytesMax)

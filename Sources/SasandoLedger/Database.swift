@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOPosix
+import NIOSSL
 import PostgresNIO
 import SasandoCore
 import ServiceLifecycle
@@ -41,6 +42,18 @@ public enum DatabaseConfiguration {
         return configuration
     }
 
+    /// One connection's settings from the same URL, for `SasandoDatabase.probe`.
+    public static func connection(url: String, connectWaitMilliseconds: Int) throws -> PostgresConnection.Configuration {
+        let pool = try client(url: url, connectWaitMilliseconds: connectWaitMilliseconds)
+        guard let host = pool.host else { throw DatabaseURLError(description: "no host in \(redacted(url: url))") }
+        let requireTLS = URLComponents(string: url)?.queryItems?.first(where: { $0.name == "sslmode" })?.value == "require"
+        var configuration = PostgresConnection.Configuration(
+            host: host, port: pool.port ?? 5432, username: pool.username, password: pool.password, database: pool.database,
+            tls: requireTLS ? .require(try NIOSSLContext(configuration: .makeClientConfiguration())) : .disable)
+        configuration.options.connectTimeout = .milliseconds(Int64(connectWaitMilliseconds))
+        return configuration
+    }
+
     public static func redacted(url: String) -> String {
         guard var components = URLComponents(string: url) else { return "<unparseable URL>" }
         if components.password != nil { components.password = "****" }
@@ -71,6 +84,10 @@ public final class SasandoDatabase: Service, Sendable {
                 waitMilliseconds: Int = Limits.databaseWaitMillisecondsDefault, logger: Logger) throws {
         precondition((1...Limits.databaseWaitMillisecondsMax).contains(waitMilliseconds))
         self.waitMilliseconds = waitMilliseconds
+        // PostgresNIO's trace level prints every message from the server, data rows included:
+        // terminals' MAC keys and customer IDs. Never below debug, whatever SASANDO_LOG_LEVEL says.
+        var logger = logger
+        logger.logLevel = max(logger.logLevel, .debug)
         self.configuration = try DatabaseConfiguration.client(url: url, connectionsMax: connectionsMax,
                                                               connectionsKeptOpen: connectionsKeptOpen,
                                                               connectWaitMilliseconds: waitMilliseconds)
@@ -80,6 +97,35 @@ public final class SasandoDatabase: Service, Sendable {
 
     public func run() async throws {
         await client.run()
+    }
+
+    /// Opens one connection and closes it, failing within `milliseconds` with what went wrong:
+    /// refused, unreachable, no such database, wrong password. The pool itself retries for ever and
+    /// never fails a waiting query, so a one-shot command checks first (without this, a stopped
+    /// server or a typo in the URL looked like a command that hung).
+    public static func probe(url: String, milliseconds: Int, logger: Logger) async throws {
+        let configuration = try DatabaseConfiguration.connection(url: url, connectWaitMilliseconds: milliseconds)
+        let where_ = DatabaseConfiguration.redacted(url: url)
+        let attempt = Task {
+            let connection = try await PostgresConnection.connect(on: eventLoopGroup.next(), configuration: configuration, id: 0, logger: logger)
+            try await connection.close()
+        }
+        let timer = Task {
+            try await Task.sleep(for: .milliseconds(milliseconds))
+            attempt.cancel()
+        }
+        defer { timer.cancel() }
+        do {
+            try await attempt.value
+        } catch let error as PSQLError {
+            if let message = error.serverInfo?[.message] {
+                throw DatabaseUnavailable("PostgreSQL at \(where_) refused the connection: \(message)")
+            }
+            let cause = error.underlying.map { "\($0)" } ?? "\(error.code)"
+            throw DatabaseUnavailable("cannot connect to PostgreSQL at \(where_) within \(milliseconds) ms: \(cause)")
+        } catch {
+            throw DatabaseUnavailable("cannot connect to PostgreSQL at \(where_) within \(milliseconds) ms: \(error)")
+        }
     }
 
     /// The database's own I/O thread, apart from the terminal connections' event loops: a batch's

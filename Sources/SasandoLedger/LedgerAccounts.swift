@@ -21,6 +21,13 @@ public struct LedgerError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
+/// What a top-up did: the deposit balance after it, and whether this was a repeat of a top-up
+/// already done (same request key), which changed nothing.
+public struct TopUpResult: Sendable, Equatable {
+    public let balance: Sen
+    public let repeated: Bool
+}
+
 /// Account administration outside the terminal flows: opening accounts, staff top-ups.
 public struct LedgerAccounts: Sendable {
     let database: SasandoDatabase
@@ -53,26 +60,45 @@ public struct LedgerAccounts: Sendable {
         }
     }
 
-    /// Staff top-up: clearing -> deposit. Returns the new deposit balance.
+    /// Staff top-up: clearing -> deposit, with its audit event, in one transaction.
+    ///
+    /// - Parameter requestKey: the console form's one-time key. It is recorded in the same
+    ///   transaction (`staff_request_keys`), so the same form sent twice (a double click, a browser
+    ///   retry, two instances behind a load balancer) tops up once; the repeat gets `repeated`.
+    /// - Throws: `LedgerError` for an amount that is not positive or a payment point that does
+    ///   not exist (checked before the transaction: accounts are never deleted).
     @discardableResult
-    public func topUp(merchantID: String, amount: Sen, actor: String) async throws -> Sen {
+    public func topUp(merchantID: String, amount: Sen, actor: String, address: String? = nil,
+                      requestKey: String? = nil) async throws -> TopUpResult {
         guard amount.value > 0 else { throw LedgerError("a top-up must be positive") }
+        guard try await balance(code: AccountCode.deposit(merchantID)) != nil else {
+            throw LedgerError("no payment point \(merchantID) (IDs are 15 characters, e.g. NTTPP0000000001)")
+        }
         let logger = database.logger
         return try await database.client.withTransaction(logger: logger) { connection in
-            let rows = try await connection.query("SELECT 1 FROM accounts WHERE code = \(AccountCode.deposit(merchantID))", logger: logger)
-            var exists = false
-            for try await _ in rows { exists = true }
-            guard exists else { throw LedgerError("no payment point \(merchantID)") }
+            if let requestKey {
+                let fresh = try await connection.query("""
+                    INSERT INTO staff_request_keys (request_key, actor, action) VALUES (\(requestKey), \(actor), \("topup \(merchantID) \(amount)"))
+                    ON CONFLICT (request_key) DO NOTHING RETURNING 1
+                    """, logger: logger)
+                var inserted = false
+                for try await _ in fresh { inserted = true }
+                if !inserted { return TopUpResult(balance: try await Self.balance(merchantID, connection, logger), repeated: true) }
+            }
             try await Self.transfer(connection: connection, kind: "topup", debit: AccountCode.clearing,
                                     credit: AccountCode.deposit(merchantID), amount: amount,
                                     businessDate: try await businessDateNow(connection, logger: logger), description: "top-up by \(actor)", logger: logger)
             try await connection.query("""
-                INSERT INTO audit_events (actor, event, detail) VALUES (\(actor), 'deposit_topup', \("\(merchantID) \(amount)"))
+                INSERT INTO audit_events (actor, event, detail, remote_address) VALUES (\(actor), 'deposit_topup', \("\(merchantID) \(amount)"), \(address))
                 """, logger: logger)
-            let balance = try await connection.query("SELECT balance FROM accounts WHERE code = \(AccountCode.deposit(merchantID))", logger: logger)
-            for try await value in balance.decode(Int64.self) { return Sen(value) }
-            throw LedgerError("deposit account vanished")
+            return TopUpResult(balance: try await Self.balance(merchantID, connection, logger), repeated: false)
         }
+    }
+
+    static func balance(_ merchantID: String, _ connection: PostgresConnection, _ logger: Logger) async throws -> Sen {
+        let rows = try await connection.query("SELECT balance FROM accounts WHERE code = \(AccountCode.deposit(merchantID))", logger: logger)
+        for try await value in rows.decode(Int64.self) { return Sen(value) }
+        throw LedgerError("deposit account vanished")
     }
 
     /// The business date of the `business_day` row (the clock rule before the row exists).

@@ -73,13 +73,39 @@ public struct TerminalDirectory: Sendable {
             """)
     }
 
-    /// Registers a terminal with its MAC key; an existing terminal keeps its row (re-provisioning
-    /// writes new credentials only through `replaceMACKey`).
+    /// Registers a terminal, or gives an existing one this key and payment point: for benchmark
+    /// and test terminals whose credentials the caller has just made. Provisioning uses
+    /// `registerTerminal`, which never changes a live terminal.
     public func insertTerminal(terminalID: String, merchantID: String, macKey: [UInt8]) async throws {
         try await database.client.query("""
             INSERT INTO terminals (terminal_id, merchant_id, mac_key) VALUES (\(terminalID), \(merchantID), \(ByteBuffer(bytes: macKey)))
             ON CONFLICT (terminal_id) DO UPDATE SET mac_key = EXCLUDED.mac_key, merchant_id = EXCLUDED.merchant_id
             """)
+    }
+
+    /// What `registerTerminal` found.
+    public enum Registration: Sendable, Equatable {
+        case created
+        /// Already known with this very key: nothing changed.
+        case alreadyRegistered
+        /// Known with another key: nothing changed (its live credentials are elsewhere).
+        case registeredWithAnotherKey
+    }
+
+    /// Registers a new terminal; never changes an existing one. Provisioning uses it, so running
+    /// it against a database that already has these terminals (from another folder, or another
+    /// working directory's default `.data`) cannot silently re-key live terminals.
+    public func registerTerminal(terminalID: String, merchantID: String, macKey: [UInt8]) async throws -> Registration {
+        let key = ByteBuffer(bytes: macKey)
+        let rows = try await database.client.query("""
+            WITH new AS (INSERT INTO terminals (terminal_id, merchant_id, mac_key) VALUES (\(terminalID), \(merchantID), \(key))
+                         ON CONFLICT (terminal_id) DO NOTHING RETURNING 1)
+            SELECT EXISTS (SELECT 1 FROM new), coalesce((SELECT mac_key = \(key) FROM terminals WHERE terminal_id = \(terminalID)), false)
+            """)
+        for try await (created, sameKey) in rows.decode((Bool, Bool).self) {
+            return created ? .created : (sameKey ? .alreadyRegistered : .registeredWithAnotherKey)
+        }
+        throw LedgerError("terminal \(terminalID) not registered")
     }
 
     public func setTerminalStatus(_ terminalID: String, _ status: EntityStatus) async throws {

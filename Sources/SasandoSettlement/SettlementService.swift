@@ -198,8 +198,17 @@ public struct SettlementService: Sendable {
             guard let current else { throw SettlementError("no business day yet: start the switch (or run `sasando cutover`) first") }
             guard date < current else {
                 throw SettlementError(date == current
-                    ? "\(date) is the current, open business date: cut over first (`sasando cutover`), then settle it"
+                    ? "\(date) is the current, open business date: cut over first (the console's cut-over button, or `sasando cutover`), then settle it"
                     : "\(date) is after the current business date \(current)")
+            }
+            // A date before the ledger's first is one the switch never ran (a typo, 1970-01-01): its
+            // batch would be an empty, permanent record.
+            let firstRows = try await connection.query("SELECT min(business_date)::text FROM journals", logger: logger)
+            var first: CalendarDate?
+            for try await text in firstRows.decode(String?.self) { first = text.flatMap { CalendarDate($0) } }
+            guard let first, date >= first else {
+                throw SettlementError(first.map { "\(date) is before the ledger's first business date \($0): the switch never ran on it, so there is nothing to settle" }
+                                      ?? "the ledger is empty: there is nothing to settle")
             }
             let existing = try await connection.query("SELECT 1 FROM settlement_batches WHERE business_date = \(date.description)::date", logger: logger)
             for try await _ in existing { return false }
@@ -313,6 +322,7 @@ public struct SettlementService: Sendable {
     /// unreversed payments (PLNPRE: one row per token purchase, empty period). `billerID` is a
     /// product code (`PLNPOST`, `IPL`, ...) or `IPL:<estate>` for one estate.
     public func billerRows(billerID: String, date: CalendarDate) async throws -> [BillerFileRow] {
+        try await checkBillerFileRequest(billerID: billerID, date: date)
         let parts = billerID.split(separator: ":", maxSplits: 1).map(String.init)
         let product = parts.first ?? ""
         let estate = parts.count > 1 ? parts[1] : ""
@@ -342,6 +352,24 @@ public struct SettlementService: Sendable {
     }
 
     /// The settlement file (CSV, header `BillerFile.header`) for one biller and date.
+    /// A biller the switch has a payable for (`PLNPOST`, `IPL:OESA`...) and a date it has reached:
+    /// a mistyped biller or year gave an empty file that looked like a quiet day.
+    func checkBillerFileRequest(billerID: String, date: CalendarDate) async throws {
+        let rows = try await database.client.query("""
+            SELECT (SELECT business_date::text FROM business_day WHERE id = 1),
+                   EXISTS (SELECT 1 FROM accounts WHERE code = \(AccountCode.payable(billerID))),
+                   (SELECT coalesce(string_agg(substr(code, 5), ', ' ORDER BY code), '') FROM accounts WHERE kind = 'biller_payable')
+            """, logger: logger)
+        for try await (current, known, billers) in rows.decode((String?, Bool, String).self) {
+            guard known else {
+                throw SettlementError("no biller \(billerID): the switch has payables for \(billers.isEmpty ? "none yet" : billers) (case matters)")
+            }
+            if let current = current.flatMap({ CalendarDate($0) }), date > current {
+                throw SettlementError("\(date) is after the current business date \(current): there is nothing to put in the file yet")
+            }
+        }
+    }
+
     public func billerFile(billerID: String, date: CalendarDate) async throws -> String {
         BillerFile.render(try await billerRows(billerID: billerID, date: date))
     }

@@ -99,18 +99,29 @@ public struct Provisioning: Sendable {
             let terminalID = id(plan.terminalPrefix, t, width: terminalDigits)
             let merchantID = merchants[(t - 1) % merchants.count]
             let folder = (plan.outputDirectory as NSString).appendingPathComponent(terminalID)
+            let liveElsewhere = ConfigurationError(description: """
+                terminal \(terminalID) is already registered in the database with another MAC key: its live credentials \
+                are not in \(plan.outputDirectory). Nothing was changed for it; use the folder it was provisioned into, or \
+                another --terminal-prefix
+                """)
             if let existing = try? TerminalCredentialFolder.load(from: folder) {
-                // Keep the files; make sure the database knows this terminal with the same key.
-                try await directory.insertTerminal(terminalID: terminalID, merchantID: existing.info.merchantID, macKey: existing.macKey)
+                // Keep the files; make sure the database knows this terminal, with the same key.
+                let registration = try await directory.registerTerminal(terminalID: terminalID, merchantID: existing.info.merchantID,
+                                                                        macKey: existing.macKey)
+                if registration == .registeredWithAnotherKey { throw liveElsewhere }
                 continue
             }
             let macKey = MACKey.generate()
+            // Registered before its folder is written: a terminal the database already has is refused
+            // here, without leaving credentials on disk that the switch would reject.
+            guard try await directory.registerTerminal(terminalID: terminalID, merchantID: merchantID, macKey: macKey) == .created else {
+                throw liveElsewhere
+            }
             let credential = try ca.issueTerminalCertificate(terminalID: terminalID, merchantID: merchantID)
             _ = try TerminalCredentialFolder.write(
                 to: folder,
                 info: TerminalCredentials(terminalID: terminalID, merchantID: merchantID, host: plan.host, port: plan.port),
                 credential: credential, caCertificatePEM: ca.certificatePEM, macKey: macKey)
-            try await directory.insertTerminal(terminalID: terminalID, merchantID: merchantID, macKey: macKey)
             written.append(folder)
         }
         return written

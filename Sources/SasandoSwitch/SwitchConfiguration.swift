@@ -45,9 +45,33 @@ public struct SwitchConfiguration: Codable, Sendable, Equatable {
     public init() {}
 
     public static func load(path: String?) throws -> SwitchConfiguration {
-        guard let path else { return SwitchConfiguration() }
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        return try JSONDecoder().decode(SwitchConfiguration.self, from: data)
+        try loadNotingPKI(path: path).configuration
+    }
+
+    /// The configuration, and whether the file named a `pkiDirectory` (else `serve --data` decides it).
+    public static func loadNotingPKI(path: String?) throws -> (configuration: SwitchConfiguration, setsPKIDirectory: Bool) {
+        guard let path else { return (SwitchConfiguration(), false) }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError(description: "cannot read the configuration file \(path)")
+        }
+        struct PKIKey: Decodable { var pkiDirectory: String? }
+        do {
+            let configuration = try JSONDecoder().decode(SwitchConfiguration.self, from: data)
+            return (configuration, try JSONDecoder().decode(PKIKey.self, from: data).pkiDirectory != nil)
+        } catch let error as DecodingError {
+            throw ConfigurationError(description: "configuration file \(path): \(Self.explain(error))")
+        }
+    }
+
+    /// A decoding error as an operator can act on it: which key, what was wrong.
+    static func explain(_ error: DecodingError) -> String {
+        func at(_ path: [any CodingKey]) -> String { path.isEmpty ? "the file" : "key " + path.map(\.stringValue).joined(separator: ".") }
+        switch error {
+        case .typeMismatch(_, let c), .valueNotFound(_, let c): return "\(at(c.codingPath)) has the wrong type (\(c.debugDescription))"
+        case .keyNotFound(let key, _): return "key \(key.stringValue) is missing"
+        case .dataCorrupted(let c): return "\(at(c.codingPath)) is not valid JSON (\(c.debugDescription))"
+        @unknown default: return "\(error)"
+        }
     }
 
     public func validate() throws {

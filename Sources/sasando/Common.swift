@@ -1,7 +1,15 @@
 import ArgumentParser
+import SasandoCore
 import Foundation
 import Logging
 import SasandoLedger
+
+/// A command that could not do its work: printed as `Error: ...`, exit status 1 (not 64, which
+/// says the command line itself was wrong).
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
 
 /// Options every database command shares.
 struct DatabaseOptions: ParsableArguments {
@@ -30,7 +38,13 @@ func withDatabase<T: Sendable>(_ options: DatabaseOptions, logger: Logger,
                                _ body: @escaping @Sendable (SasandoDatabase) async throws -> T) async throws -> T {
     var quiet = logger
     quiet.logLevel = .error
-    let database = try SasandoDatabase(url: try options.resolvedURL(), connectionsMax: 4, logger: quiet)
+    let url = try options.resolvedURL()
+    do {
+        try await SasandoDatabase.probe(url: url, milliseconds: Limits.commandConnectMilliseconds, logger: quiet)
+    } catch let error as DatabaseUnavailable {
+        throw CommandFailure("\(error.description) (is it running? `scripts/pg status`; the URL comes from --database-url or SASANDO_DATABASE_URL)")
+    }
+    let database = try SasandoDatabase(url: url, connectionsMax: 4, logger: quiet)
     return try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask { try await database.run(); return nil }
         defer { group.cancelAll() }
@@ -42,12 +56,12 @@ func withDatabase<T: Sendable>(_ options: DatabaseOptions, logger: Logger,
     }
 }
 
-/// Parses an amount in whole rupiah (`50000`, `50.000`, `Rp 50.000`) into sen. Never floating point.
+/// An amount in whole rupiah as typed (`50000`, `50.000`, `Rp 50.000,00`) into sen: the console's
+/// strict rules (`Sen.parseTypedRupiah`). Never floating point.
 func parseRupiah(_ text: String) throws -> Int64 {
-    var digits = text.replacingOccurrences(of: "Rp", with: "").replacingOccurrences(of: " ", with: "")
-    digits = digits.replacingOccurrences(of: ".", with: "")
-    guard !digits.isEmpty, digits.count <= 13, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int64(digits) else {
-        throw ValidationError("amount must be whole rupiah, e.g. 50000 or 50.000 (got \(text))")
+    do {
+        return try Sen.parseTypedRupiah(text).value
+    } catch {
+        throw ValidationError("amount: \(error.description)")
     }
-    return value * 100
 }

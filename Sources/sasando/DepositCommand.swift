@@ -14,10 +14,17 @@ struct Deposit: AsyncParsableCommand {
 
         func run() async throws {
             let sen = Sen(try parseRupiah(amount))
+            guard sen.value > 0, sen.value <= Limits.staffTopUpSenMax else {
+                throw ValidationError("amount: a top-up is between Rp 1 and \(Sen(Limits.staffTopUpSenMax))")
+            }
             let logger = makeLogger("sasando.deposit", level: .warning)
             let merchant = self.merchant, actor = self.actor
             let balance = try await withDatabase(database, logger: logger) { db in
-                try await LedgerAccounts(database: db).topUp(merchantID: merchant, amount: sen, actor: actor)
+                do {
+                    return try await LedgerAccounts(database: db).topUp(merchantID: merchant, amount: sen, actor: actor).balance
+                } catch let refused as LedgerError {
+                    throw CommandFailure("nothing was topped up: \(refused.description)")
+                }
             }
             print("topped up \(merchant) by \(sen); deposit balance \(balance)")
         }

@@ -20,8 +20,8 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         Limits.assertConsistent()
-        var configuration = try SwitchConfiguration.load(path: config)
-        if config == nil { configuration.pkiDirectory = (data as NSString).appendingPathComponent("pki") }
+        var (configuration, fileSetsPKI) = try SwitchConfiguration.loadNotingPKI(path: config)
+        if !fileSetsPKI { configuration.pkiDirectory = (data as NSString).appendingPathComponent("pki") }
         if let port { configuration.port = port }
         if let host { configuration.host = host }
         if let consolePort { configuration.consolePort = consolePort }
@@ -31,6 +31,7 @@ struct Serve: AsyncParsableCommand {
         let metrics = ConsoleMetrics.bootstrap()
         let url = try database.resolvedURL()
         logger.info("starting", metadata: ["database": "\(DatabaseConfiguration.redacted(url: url))", "port": "\(configuration.port)",
+                                           "pki": "\(configuration.pkiDirectory)",
                                            "batching": "\(!configuration.batchingDisabled)"])
         let db = try configuration.makeDatabase(url: url, logger: logger)
         let engine = PostingEngine(database: db, configuration: configuration.postingEngine, logger: logger)

@@ -18,6 +18,10 @@ struct Cutover: AsyncParsableCommand {
     @Option(help: "Only if this is still the current date (YYYY-MM-DD): a repeat then changes nothing.") var from: CalendarDate?
     @Option(help: "Cut-over hour (WITA) for initialising the business day on first use.") var cutoverHour: Int = 23
 
+    func validate() throws {
+        guard (0...23).contains(cutoverHour) else { throw ValidationError("--cutover-hour must be 0...23 (WITA)") }
+    }
+
     func run() async throws {
         let logger = makeLogger("sasando.cutover", level: .warning)
         let actor = self.actor, from = self.from, hour = self.cutoverHour
@@ -27,7 +31,10 @@ struct Cutover: AsyncParsableCommand {
             let after = try await service.cutover(actor: actor, from: from ?? before)
             return (before, after)
         }
-        if let from, from != before {
+        if let from, from > before {
+            // A date not reached yet is a mistake, not a repeat.
+            throw CommandFailure("--from \(from) is after the current business date \(before); nothing changed")
+        } else if let from, from != before {
             print("business date is already \(before) (not \(from)); nothing changed")
         } else {
             print("cut over by \(actor): business date \(before) closed, \(after) open")
@@ -99,7 +106,11 @@ struct Biller: AsyncParsableCommand {
             let logger = makeLogger("sasando.biller", level: .warning)
             let biller = self.biller, date = self.date
             let csv = try await withDatabase(database, logger: logger) { db in
-                try await SettlementService(database: db).billerFile(billerID: biller, date: date)
+                do {
+                    return try await SettlementService(database: db).billerFile(billerID: biller, date: date)
+                } catch let refused as SettlementError {
+                    throw CommandFailure(refused.description)
+                }
             }
             if let out {
                 try csv.write(toFile: out, atomically: true, encoding: .utf8)
@@ -119,7 +130,10 @@ struct Biller: AsyncParsableCommand {
         @Option(help: "The biller's CSV file (same columns as `sasando biller file`).") var file: String
 
         func run() async throws {
-            guard let theirs = try? String(contentsOfFile: file, encoding: .utf8) else { throw ValidationError("cannot read \(file)") }
+            guard let theirs = try? String(contentsOfFile: file, encoding: .utf8) else {
+                print("error: cannot read \(file)")
+                throw ExitCode(2)
+            }
             let logger = makeLogger("sasando.biller", level: .warning)
             let biller = self.biller, date = self.date
             let result: BillerReconciliation
@@ -130,6 +144,8 @@ struct Biller: AsyncParsableCommand {
             } catch let error as BillerFileError {
                 print("error: \(file): \(error)")
                 throw ExitCode(2)
+            } catch let refused as SettlementError {
+                throw CommandFailure(refused.description)
             }
             print("biller \(biller), business date \(date)")
             print(result.renderText(), terminator: "")

@@ -39,7 +39,9 @@ struct Staff: AsyncParsableCommand {
                 guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
                     throw ValidationError("cannot read \(passwordFile)")
                 }
-                return String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "")
+                // The first line, whatever the line ending ("\r\n" is one Character in Swift, so
+                // splitting on "\n" alone kept a Windows file whole).
+                return String(text.unicodeScalars.prefix { $0 != "\n" && $0 != "\r" })
             }
             if isatty(STDIN_FILENO) == 1 {
                 let first = try promptHidden("Password for \(user): ")

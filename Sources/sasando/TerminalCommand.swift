@@ -51,34 +51,52 @@ struct TerminalCommand: AsyncParsableCommand {
             return response
         }
 
+        // Exit status: 0 only when the switch approved (39 = 00), so scripts can rely on it.
+        func approved(_ response: ISOMessage) throws {
+            guard response[39] == "00" else { throw ExitCode(1) }
+        }
+
         switch action {
         case .echo:
-            _ = try await exchange(requests.echo(), mac: false)
+            try approved(try await exchange(requests.echo(), mac: false))
         case .signon:
-            _ = try await exchange(requests.signOn(), mac: false)
+            try approved(try await exchange(requests.signOn(), mac: false))
         case .signoff:
-            let on = try await exchange(requests.signOn(), mac: false)
-            guard on[39] == "00" else { throw ExitCode(1) }
-            _ = try await exchange(requests.signOff(), mac: false)
+            try approved(try await exchange(requests.signOn(), mac: false))
+            try approved(try await exchange(requests.signOff(), mac: false))
         case .inquiry, .pay:
             guard let product, let customer else { throw ValidationError("inquiry and pay need --product and --customer") }
-            let on = try await exchange(requests.signOn(), mac: false)
-            guard on[39] == "00" else { throw ExitCode(1) }
             let denomination = try amount.map(parseRupiah) ?? 0
+            try approved(try await exchange(requests.signOn(), mac: false))
             let inquiry = try await exchange(requests.inquiry(product: product, customerID: customer, amount: denomination), mac: true)
-            guard action == .pay else { break }
+            guard action == .pay else { try approved(inquiry); break }
             guard inquiry[39] == "00" else { print("not paying: inquiry declined"); throw ExitCode(1) }
             let payment = requests.payment(from: inquiry)
-            let response = try await exchange(payment, mac: true)
-            try save(payment)
-            if response[39] == "00" {
-                print("saved as \(Self.lastPaymentFile); `sasando terminal --credentials \(credentials) reverse` reverses it")
+            // Saved before it is sent: if no answer comes, its outcome is unknown and it is the one
+            // to reverse (spec: a payment without an answer is reversed), not the one before it.
+            try save(payment, as: Self.unansweredPaymentFile)
+            let response: ISOMessage
+            do {
+                response = try await exchange(payment, mac: true)
+            } catch {
+                print("no answer to the payment (\(error)): its outcome is unknown; `sasando terminal --credentials \(credentials) reverse` reverses it")
+                throw ExitCode(1)
             }
+            if response[39] == "00" {
+                try move(Self.unansweredPaymentFile, to: Self.lastPaymentFile)
+                print("saved as \(Self.lastPaymentFile); `sasando terminal --credentials \(credentials) reverse` reverses it")
+            } else {
+                // Declined: nothing to reverse, and the last approved payment stays the one `reverse` takes.
+                try remove(Self.unansweredPaymentFile)
+            }
+            try approved(response)
         case .reverse:
-            let original = try loadLastPayment()
-            let on = try await exchange(requests.signOn(), mac: false)
-            guard on[39] == "00" else { throw ExitCode(1) }
-            _ = try await exchange(requests.reversal(of: original, repeat: self.repeat), mac: true)
+            let (original, file) = try loadPaymentToReverse()
+            try approved(try await exchange(requests.signOn(), mac: false))
+            let response = try await exchange(requests.reversal(of: original, repeat: self.repeat), mac: true)
+            // Answered (approved or not): done with. Without an answer the file stays, for `reverse --repeat` (0401).
+            try remove(file)
+            try approved(response)
         }
     }
 
@@ -102,19 +120,41 @@ struct TerminalCommand: AsyncParsableCommand {
         return text
     }
 
-    func save(_ payment: ISOMessage) throws {
+    /// A payment sent but not answered (outcome unknown): `reverse` takes it first.
+    static let unansweredPaymentFile = "unanswered-payment.json"
+
+    func path(_ file: String) -> String { (credentials as NSString).appendingPathComponent(file) }
+
+    /// The request's fields, customer ID included (a reversal repeats them): readable by the owner only.
+    func save(_ payment: ISOMessage, as file: String) throws {
         let data = try JSONEncoder().encode(["mti": payment.mti].merging(payment.fields.map { ("\($0.key)", $0.value) }) { a, _ in a })
-        try data.write(to: URL(fileURLWithPath: (credentials as NSString).appendingPathComponent(Self.lastPaymentFile)))
+        guard FileManager.default.createFile(atPath: path(file), contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw ValidationError("cannot write \(path(file))")
+        }
     }
 
-    func loadLastPayment() throws -> ISOMessage {
-        let path = (credentials as NSString).appendingPathComponent(Self.lastPaymentFile)
-        guard let data = FileManager.default.contents(atPath: path),
-              let dict = try? JSONDecoder().decode([String: String].self, from: data), let mti = dict["mti"] else {
-            throw ValidationError("no payment to reverse: run `pay` first (\(path) missing)")
+    func move(_ file: String, to target: String) throws {
+        try? FileManager.default.removeItem(atPath: path(target))
+        try FileManager.default.moveItem(atPath: path(file), toPath: path(target))
+    }
+
+    func remove(_ file: String) throws {
+        if FileManager.default.fileExists(atPath: path(file)) { try FileManager.default.removeItem(atPath: path(file)) }
+    }
+
+    /// The unanswered payment if there is one, else the last approved one not yet reversed.
+    func loadPaymentToReverse() throws -> (ISOMessage, String) {
+        for file in [Self.unansweredPaymentFile, Self.lastPaymentFile] {
+            guard let data = FileManager.default.contents(atPath: path(file)) else { continue }
+            guard let dict = try? JSONDecoder().decode([String: String].self, from: data), let mti = dict["mti"] else {
+                throw ValidationError("\(path(file)) is not a saved payment")
+            }
+            var message = ISOMessage(mti: mti)
+            for (k, v) in dict where k != "mti" { if let n = Int(k) { message[n] = v } }
+            print(file == Self.unansweredPaymentFile ? "reversing the payment that got no answer (RRN \(message[37] ?? "?"))"
+                                                     : "reversing the last approved payment (RRN \(message[37] ?? "?"))")
+            return (message, file)
         }
-        var message = ISOMessage(mti: mti)
-        for (k, v) in dict where k != "mti" { if let n = Int(k) { message[n] = v } }
-        return message
+        throw CommandFailure("no payment to reverse: every approved payment made here has been reversed, or none was made (`pay` first)")
     }
 }

@@ -140,6 +140,18 @@ extension TestClientProtocol {
     }
 }
 
+/// The one-time key of a top-up form on the page (each form has its own).
+func topUpKey(in html: String) -> String? {
+    guard let key = html.range(of: "name=\"request\" value=\"") else { return nil }
+    return String(html[key.upperBound...].prefix { $0 != "\"" })
+}
+
+/// A key as the page makes them (43 URL-safe base64 characters), for forms the test sends itself.
+func newTopUpKey() -> String {
+    let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    return String((0..<43).map { _ in alphabet.randomElement()! })
+}
+
 @Suite("Staff console router", .serialized)
 struct ConsoleRouterTests {
     static let pages = ["/dashboard", "/transactions", "/settlement", "/payment-points", "/audit"]
@@ -273,26 +285,55 @@ struct ConsoleRouterTests {
             #expect(points.contains("action=\"/payment-points/topup\""))
 
             let before = try await fixture.depositBalance()
+            let key = try #require(topUpKey(in: points))
             let topUp = try await client.post("/payment-points/topup", session: session,
-                                              form: "csrf=\(session.csrf)&merchant=\(fixture.merchantID)&amount=2.500.000")
+                                              form: "csrf=\(session.csrf)&merchant=\(fixture.merchantID)&amount=2.500.000&request=\(key)")
             #expect(topUp.status == .seeOther)
+            #expect(topUp.headers[.location]?.contains("notice=topup&") == true)
             #expect(try await fixture.depositBalance() == before + 250_000_000)
-            let tooMuch = try await client.post("/payment-points/topup", session: session,
-                                                form: "csrf=\(session.csrf)&merchant=\(fixture.merchantID)&amount=99999999999")
-            #expect(tooMuch.status == .badRequest)
+            // The same form again (a double click): nothing more is credited, and staff are told.
+            let again = try await client.post("/payment-points/topup", session: session,
+                                              form: "csrf=\(session.csrf)&merchant=\(fixture.merchantID)&amount=2.500.000&request=\(key)")
+            #expect(again.headers[.location]?.contains("notice=topup-repeat") == true)
+            #expect(try await fixture.depositBalance() == before + 250_000_000)
+            for (amount, reason) in [("99999999999", "between Rp 1 and"), ("5000000.00", "not a decimal point"), ("1.5", "not a decimal point"),
+                                     ("1+0+0", "An amount is digits"), ("5%2C50", "Whole rupiah only")] {
+                let refused = try await client.post("/payment-points/topup", session: session,
+                                                    form: "csrf=\(session.csrf)&merchant=\(fixture.merchantID)&amount=\(amount)&request=\(newTopUpKey())")
+                #expect(refused.status == .badRequest, "\(amount)")
+                #expect(String(buffer: refused.body).contains(reason), "\(amount)")
+            }
+            let unknown = try await client.post("/payment-points/topup", session: session,
+                                                form: "csrf=\(session.csrf)&merchant=NTTPP0000000099&amount=1000&request=\(newTopUpKey())")
+            #expect(unknown.status == .badRequest)
+            #expect(String(buffer: unknown.body).contains("no payment point NTTPP0000000099"))
+            let keyless = try await client.post("/payment-points/topup", session: session,
+                                                form: "csrf=\(session.csrf)&merchant=\(fixture.merchantID)&amount=1000")
+            #expect(keyless.status == .badRequest)
+            #expect(try await fixture.depositBalance() == before + 250_000_000)
 
-            // An old, empty date: settling it is harmless and the second run changes nothing.
+            // Cut-over closes only the date the dashboard showed: an old form, or none, changes nothing.
+            let day = try await BusinessDayService(database: fixture.database).refresh().date
+            let stale = try await client.post("/cutover", session: session, form: "csrf=\(session.csrf)&from=2001-01-01")
+            #expect(stale.status == .conflict)
+            #expect(String(buffer: stale.body).contains("already closed"))
+            #expect(try await client.post("/cutover", session: session, form: "csrf=\(session.csrf)").status == .badRequest)
+            #expect(try await BusinessDayService(database: fixture.database).refresh().date == day)
+            #expect(dashboard.contains("name=\"from\" value=\"\(day)\""))
+
+            // A date before the ledger began (a typo): refused, with the reason; no batch is written.
             let settle = try await client.post("/settle", session: session, form: "csrf=\(session.csrf)&date=2001-01-01")
-            #expect(settle.status == .seeOther)
+            #expect(settle.status == .conflict)
+            #expect(String(buffer: settle.body).contains("the switch never ran on it"))
             let report = String(buffer: try await client.get("/settlement?date=2001-01-01", cookie: session.cookie).body)
-            #expect(report.contains("Settled at"))
+            #expect(!report.contains("Settled at"))
 
             let logout = try await client.post("/logout", session: session, form: "csrf=\(session.csrf)")
             #expect(logout.status == .seeOther)
             #expect(try await client.get("/dashboard", cookie: session.cookie).status == .seeOther)
 
             let events = try await fixture.auditEvents(actor: fixture.supervisorName)
-            for event in ["staff_login", "deposit_topup", "staff_settle", "staff_logout"] { #expect(events.contains(event), "\(event)") }
+            for event in ["staff_login", "deposit_topup", "staff_settle_failed", "staff_logout"] { #expect(events.contains(event), "\(event)") }
         }
     }
 
@@ -331,14 +372,68 @@ struct ConsoleRouterTests {
         }
     }
 
-    @Test("audit log escapes what a failed login typed")
-    func auditEscaping() async throws {
+    @Test("failed login: what was typed as a username is kept only if it is a staff user; filters are escaped")
+    func failedLoginNames() async throws {
         try await ConsoleFixture.run { client, fixture in
-            _ = try await client.postLogin("%3Cscript%3Ealert(1)%3C%2Fscript%3E", "x")
+            // A password typed into the username box must not end up in the append-only audit log.
+            let typed = "secretpass-\(UInt32.random(in: 0...UInt32.max))"
+            #expect(try await client.postLogin(typed, "x").status == .unauthorized)
+            #expect(try await client.postLogin("%3Cscript%3Ealert(1)%3C%2Fscript%3E", "x").status == .unauthorized)
+            #expect(try await client.postLogin(fixture.supervisorName, "wrong password here").status == .unauthorized)
             let session = try await client.login(fixture.operatorName)
             let html = String(buffer: try await client.get("/audit?event=staff_login_failed", cookie: session.cookie).body)
-            #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
-            #expect(!html.contains("<script>"))
+            #expect(!html.contains(typed))
+            #expect(html.contains("(unknown user)"))
+            #expect(try await fixture.auditEvents(actor: fixture.supervisorName).contains("staff_login_failed"))
+            let filtered = String(buffer: try await client.get("/audit?actor=%3Cscript%3E", cookie: session.cookie).body)
+            #expect(filtered.contains("value=\"&lt;script&gt;\""))
+            #expect(!filtered.contains("<script>"))
+        }
+    }
+
+    @Test("parallel wrong passwords: no more are checked than the lockout allows")
+    func parallelGuesses() async throws {
+        var limits = ConsoleFixture.testLimits
+        limits.loginFailuresPerUserMax = 3
+        try await ConsoleFixture.run(limits: limits) { client, fixture in
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for i in 0..<10 { group.addTask { try await client.postLogin(fixture.operatorName, "wrong password \(i)").status } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            // Each attempt is counted before its password is checked, so at most 3 were checked (attempts
+            // that all arrive before any is checked may all be refused: none checked is fine too).
+            let checked = statuses.filter { $0 == .unauthorized }.count
+            #expect(checked <= 3, "\(statuses)")
+            #expect(statuses.allSatisfy { $0 == .unauthorized || $0 == .tooManyRequests }, "\(statuses)")
+            let failed = try await fixture.auditEvents(actor: fixture.operatorName).filter { $0 == "staff_login_failed" }
+            #expect(failed.count == checked)
+            // Three more, one at a time, lock the user out, the right password included.
+            for _ in checked..<3 { _ = try await client.postLogin(fixture.operatorName, "wrong password here") }
+            #expect(try await client.postLogin(fixture.operatorName, ConsoleTestEnvironment.password).status == .tooManyRequests)
+        }
+    }
+
+    @Test("errors are pages with the security headers; bad input is 400, never 500")
+    func errorPages() async throws {
+        try await ConsoleFixture.run { client, fixture in
+            let missing = try await client.get("/no-such-page", cookie: nil)
+            #expect(missing.status == .notFound)
+            #expect(String(buffer: missing.body).contains("There is no page here"))
+            #expect(missing.headers[.contentSecurityPolicy]?.contains("default-src 'none'") == true)
+            #expect(missing.headers[.cacheControl] == "no-store")
+            // A NUL cannot reach a query: the field is dropped.
+            #expect(try await client.postLogin("rv%00op", "x").status == .unauthorized)
+            let session = try await client.login(fixture.supervisorName)
+            for uri in ["/audit?actor=%00", "/audit?event=%00&actor=x%00"] {
+                #expect(try await client.get(uri, cookie: session.cookie).status == .ok, "\(uri)")
+            }
+            // Year 0 is no date (PostgreSQL refuses it): 400 on every page that takes a date.
+            for uri in ["/transactions?date=0000-01-01", "/settlement?date=0000-01-01", "/settlement.csv?date=0000-01-01", "/settlement?date=%2B001-01-01"] {
+                #expect(try await client.get(uri, cookie: session.cookie).status == .badRequest, "\(uri)")
+            }
+            let settle = try await client.post("/settle", session: session, form: "csrf=\(session.csrf)&date=0000-01-01")
+            #expect(settle.status == .badRequest)
+            #expect(!String(buffer: settle.body).contains("PSQLError"))
         }
     }
 
