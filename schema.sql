@@ -348,6 +348,25 @@ ALTER TABLE settlement_batches ADD COLUMN IF NOT EXISTS net_payable_sen      big
 ALTER TABLE settlement_batches ADD COLUMN IF NOT EXISTS commission_sen       bigint NOT NULL DEFAULT 0;
 ALTER TABLE settlement_batches ADD COLUMN IF NOT EXISTS journal_count        int NOT NULL DEFAULT 0;
 SELECT sasando_make_append_only('settlement_batches');
+-- A settled date never changes, and the database says so, not only the code that settles: a journal
+-- dated on a settled business date is refused, unless it is written by the very transaction that
+-- settled it (its settlement and commission journals). Payment batches post to the open date, which
+-- cannot be settled; a stray writer (a tool, a script, a benchmark) is what this stops.
+ALTER TABLE settlement_batches ADD COLUMN IF NOT EXISTS created_xid xid8 NOT NULL DEFAULT pg_current_xact_id();
+CREATE OR REPLACE FUNCTION sasando_refuse_settled_dates() RETURNS trigger LANGUAGE plpgsql
+    SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM new_journals n JOIN settlement_batches s ON s.business_date = n.business_date
+               WHERE s.created_xid <> pg_current_xact_id()) THEN
+        RAISE EXCEPTION 'a settled business date never changes: no journal may be added to it'
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS journals_not_on_settled_dates ON journals;
+CREATE TRIGGER journals_not_on_settled_dates AFTER INSERT ON journals
+    REFERENCING NEW TABLE AS new_journals
+    FOR EACH STATEMENT EXECUTE FUNCTION sasando_refuse_settled_dates();
 -- Reports and reconciliation read a date's payments and the reversals that name them.
 CREATE INDEX IF NOT EXISTS journals_reverses ON journals(reverses_journal_id) WHERE reverses_journal_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS transactions_terminal_date ON transactions(terminal_id, business_date) WHERE kind = 'payment';

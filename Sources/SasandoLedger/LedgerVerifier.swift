@@ -72,6 +72,11 @@ public struct LedgerVerifier: Sendable {
             SELECT 'settlement journal ' || j.id || ' of unsettled date ' || j.business_date FROM journals j
             WHERE j.kind IN ('settlement', 'commission') AND NOT EXISTS (SELECT 1 FROM settlement_batches b WHERE b.business_date = j.business_date)
             """),
+        Check(name: "no journal was added to a settled date after its settlement", sql: """
+            SELECT 'journal ' || j.id || ' (' || j.kind || ') dated ' || j.business_date || ', settled at ' || s.settled_at || ', written at ' || j.created_at
+            FROM journals j JOIN settlement_batches s ON s.business_date = j.business_date
+            WHERE j.created_at > s.settled_at
+            """),
         Check(name: "no payment of a settled date was reversed after its settlement", sql: """
             SELECT 'reversal journal ' || r.id || ' of payment journal ' || o.id || ' (settled ' || o.business_date || ')'
             FROM journals r JOIN journals o ON o.id = r.reverses_journal_id JOIN settlement_batches b ON b.business_date = o.business_date

@@ -4,17 +4,43 @@ import Logging
 import SasandoCore
 import SasandoISO8583
 import SasandoLedger
+import SasandoSettlement
 import SasandoSwitch
 import Synchronization
 
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks that print figures.", subcommands: [Posting.self, Ceiling.self])
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks that print figures. They WRITE into the ledger (bench payment points, top-ups, payments): a test database only.",
+        subcommands: [Posting.self, Ceiling.self])
+
+    /// The bench creates payment points, tops them up from clearing and posts payments: real ledger
+    /// rows. Never by accident on a bank's database, so it has to be asked for by name.
+    struct Consent: ParsableArguments {
+        @Flag(name: .customLong("writes-to-this-database"),
+              help: "Required: confirms this database is a test or benchmark one (the bench adds payment points, top-ups and payments to its ledger).")
+        var confirmed = false
+
+        func validate() throws {
+            guard confirmed else {
+                throw ValidationError("the bench writes payment points, top-ups and payments into this database's ledger; run it on a test or benchmark database and add --writes-to-this-database")
+            }
+        }
+    }
+
+    /// The stored business date (what the switch posts to), not the clock's: after a manual
+    /// cut-over they differ, and payments on the clock's date got 13, or landed on a settled date.
+    static func openBusinessDate(_ db: SasandoDatabase) async throws -> CalendarDate {
+        let day = try await BusinessDayService(database: db).refresh()
+        guard !day.cuttingOver else { throw CommandFailure("a cut-over is in progress; run the bench when it is done") }
+        return day.date
+    }
 
     /// The posting engine alone (no TLS, no codec on the wire): payments/s with group commit and
     /// with one transaction per payment, same workload, same run, as a ratio.
     struct Posting: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Payments/s posted by the engine, batching on vs off, in one run.")
         @OptionGroup var database: DatabaseOptions
+        @OptionGroup var consent: Consent
         @Option(help: "Payments per mode.") var payments: Int = 20_000
         @Option(help: "Concurrent submitters (like terminals with one request in flight).") var concurrency: Int = 512
         @Option(help: "Payment points (deposit accounts) the payments spread over.") var paymentPoints: Int = 50
@@ -38,6 +64,9 @@ struct Bench: AsyncParsableCommand {
                                                     engineConfiguration: .unbatched(connections: 16), logger: logger)
                 print(String(format: "batching off: %7d payments in %6.2f s = %8.0f payments/s (one transaction each)",
                              single.approved, single.seconds, Double(single.approved) / single.seconds))
+                guard batched.approved > 0, single.approved > 0 else {
+                    throw CommandFailure("no ratio: a mode had no approved payment (see the codes above)")
+                }
                 let ratio = (Double(batched.approved) / batched.seconds) / (Double(single.approved) / single.seconds)
                 print(String(format: "ratio (on/off): %.1fx", ratio))
             }
@@ -69,7 +98,7 @@ struct Bench: AsyncParsableCommand {
             let engineTask = Task { try await engine.run() }
             defer { engineTask.cancel() }
             let flows = LedgerFlows(engine: engine, configuration: SwitchConfiguration(), logger: logger)
-            let businessDate = BusinessCalendar.businessDate(at: Date())
+            let businessDate = try await Bench.openBusinessDate(db)
             let counter = Counter(payments)
             let declines = CodeTally()
             let start = ContinuousClock.now
@@ -109,6 +138,7 @@ extension Bench {
     struct Ceiling: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Payments/s written straight into PostgreSQL (no switch): the ceiling.")
         @OptionGroup var database: DatabaseOptions
+        @OptionGroup var consent: Consent
         @Option(help: "Payments to write.") var payments: Int = 200_000
         @Option(help: "Payments per transaction.") var batch: Int = 1_000
         @Option(help: "Concurrent connections.") var connections: Int = 2
@@ -133,7 +163,7 @@ extension Bench {
                 let accountIDs = ids
                 let run = Int.random(in: 100_000...999_999)
                 let counter = Counter((payments + batch - 1) / batch)
-                let date = BusinessCalendar.businessDate(at: Date()).description
+                let date = try await Bench.openBusinessDate(db).description
                 let start = ContinuousClock.now
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for worker in 0..<connections {

@@ -31,6 +31,25 @@ struct TerminalCommand: AsyncParsableCommand {
 
     static let lastPaymentFile = "last-payment.json"
 
+    /// Before any connection: a mistyped option must not cost a sign-on (or send a payment).
+    func validate() throws {
+        if action == .inquiry || action == .pay {
+            guard let product, let customer else { throw ValidationError("inquiry and pay need --product and --customer") }
+            guard Product(rawValue: product) != nil else {
+                throw ValidationError("unknown product \(product): one of \(Product.allCases.map(\.rawValue).joined(separator: ", ")) (upper case)")
+            }
+            // Field 48 holds 20 characters of customer ID: a longer one would be cut, not sent whole.
+            guard (1...20).contains(customer.count), customer.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {
+                throw ValidationError("--customer: 1 to 20 characters, no spaces")
+            }
+            if let amount { _ = try parseRupiah(amount) }
+            if action == .pay, product == Product.plnPrepaid.rawValue, amount == nil {
+                throw ValidationError("PLNPRE is prepaid: pay needs --amount, a denomination in rupiah (e.g. 50000)")
+            }
+        }
+        if `repeat`, action != .reverse { throw ValidationError("--repeat goes with reverse") }
+    }
+
     func run() async throws {
         let folder: TerminalCredentialFolder
         do { folder = try TerminalCredentialFolder.load(from: credentials) } catch {
@@ -49,6 +68,16 @@ struct TerminalCommand: AsyncParsableCommand {
             let response = try await client.send(request, macKey: mac ? key : nil)
             print("← \(describe(response))")
             return response
+        }
+
+        /// A financial request whose missing answer leaves something to do: says what, exits 1.
+        func exchange(_ request: ISOMessage, mac: Bool, ifNoAnswer advice: String) async throws -> ISOMessage {
+            do {
+                return try await exchange(request, mac: mac)
+            } catch {
+                print("no answer (\(error)): \(advice)")
+                throw ExitCode(1)
+            }
         }
 
         // Exit status: 0 only when the switch approved (39 = 00), so scripts can rely on it.
@@ -75,27 +104,34 @@ struct TerminalCommand: AsyncParsableCommand {
             // Saved before it is sent: if no answer comes, its outcome is unknown and it is the one
             // to reverse (spec: a payment without an answer is reversed), not the one before it.
             try save(payment, as: Self.unansweredPaymentFile)
-            let response: ISOMessage
-            do {
-                response = try await exchange(payment, mac: true)
-            } catch {
-                print("no answer to the payment (\(error)): its outcome is unknown; `sasando terminal --credentials \(credentials) reverse` reverses it")
-                throw ExitCode(1)
-            }
+            let response = try await exchange(payment, mac: true,
+                                              ifNoAnswer: "its outcome is unknown; `sasando terminal \(rerun) reverse` reverses it")
             if response[39] == "00" {
                 try move(Self.unansweredPaymentFile, to: Self.lastPaymentFile)
-                print("saved as \(Self.lastPaymentFile); `sasando terminal --credentials \(credentials) reverse` reverses it")
+                print("saved as \(Self.lastPaymentFile); `sasando terminal \(rerun) reverse` reverses it")
             } else {
                 // Declined: nothing to reverse, and the last approved payment stays the one `reverse` takes.
                 try remove(Self.unansweredPaymentFile)
             }
             try approved(response)
         case .reverse:
-            let (original, file) = try loadPaymentToReverse()
+            // A 0401 repeats the 0400 that got no answer, same key (STAN, field 7): the switch
+            // answers it as the same reversal. A new 0400 reverses the unanswered payment, else the
+            // last approved one.
+            let reversal: ISOMessage, paymentFile: String
+            if self.repeat {
+                (reversal, paymentFile) = try loadUnansweredReversal()
+            } else {
+                let (original, file) = try loadPaymentToReverse()
+                (reversal, paymentFile) = (requests.reversal(of: original), file)
+                try save(reversal, as: Self.unansweredReversalFile, source: file)
+            }
             try approved(try await exchange(requests.signOn(), mac: false))
-            let response = try await exchange(requests.reversal(of: original, repeat: self.repeat), mac: true)
-            // Answered (approved or not): done with. Without an answer the file stays, for `reverse --repeat` (0401).
-            try remove(file)
+            let response = try await exchange(reversal, mac: true,
+                                              ifNoAnswer: "`sasando terminal \(rerun) reverse --repeat` sends it again as 0401")
+            // Answered (approved or not): done with both files.
+            try remove(Self.unansweredReversalFile)
+            try remove(paymentFile)
             try approved(response)
         }
     }
@@ -122,12 +158,21 @@ struct TerminalCommand: AsyncParsableCommand {
 
     /// A payment sent but not answered (outcome unknown): `reverse` takes it first.
     static let unansweredPaymentFile = "unanswered-payment.json"
+    /// A reversal sent but not answered: `reverse --repeat` sends it again as 0401.
+    static let unansweredReversalFile = "unanswered-reversal.json"
+
+    /// This run's connection options, for the next command we suggest.
+    var rerun: String {
+        "--credentials \(credentials)" + (host.map { " --host \($0)" } ?? "") + (port.map { " --port \($0)" } ?? "")
+    }
 
     func path(_ file: String) -> String { (credentials as NSString).appendingPathComponent(file) }
 
     /// The request's fields, customer ID included (a reversal repeats them): readable by the owner only.
-    func save(_ payment: ISOMessage, as file: String) throws {
-        let data = try JSONEncoder().encode(["mti": payment.mti].merging(payment.fields.map { ("\($0.key)", $0.value) }) { a, _ in a })
+    func save(_ payment: ISOMessage, as file: String, source: String? = nil) throws {
+        var fields = ["mti": payment.mti].merging(payment.fields.map { ("\($0.key)", $0.value) }) { a, _ in a }
+        if let source { fields["source"] = source }
+        let data = try JSONEncoder().encode(fields)
         guard FileManager.default.createFile(atPath: path(file), contents: data, attributes: [.posixPermissions: 0o600]) else {
             throw ValidationError("cannot write \(path(file))")
         }
@@ -142,15 +187,31 @@ struct TerminalCommand: AsyncParsableCommand {
         if FileManager.default.fileExists(atPath: path(file)) { try FileManager.default.removeItem(atPath: path(file)) }
     }
 
+    func loadMessage(_ file: String) throws -> (ISOMessage, [String: String])? {
+        guard let data = FileManager.default.contents(atPath: path(file)) else { return nil }
+        guard let dict = try? JSONDecoder().decode([String: String].self, from: data), let mti = dict["mti"] else {
+            throw CommandFailure("\(path(file)) is not a saved message")
+        }
+        var message = ISOMessage(mti: mti)
+        for (k, v) in dict { if let n = Int(k) { message[n] = v } }
+        return (message, dict)
+    }
+
+    /// The reversal that got no answer, as a 0401 with its key unchanged, and the payment file it reverses.
+    func loadUnansweredReversal() throws -> (ISOMessage, String) {
+        guard let (reversal, dict) = try loadMessage(Self.unansweredReversalFile) else {
+            throw CommandFailure("no unanswered reversal to repeat: `reverse` without --repeat sends a new one")
+        }
+        var repeated = reversal
+        repeated.mti = "0401"
+        print("repeating the reversal that got no answer (STAN \(reversal[11] ?? "?"), RRN \(reversal[37] ?? "?"))")
+        return (repeated, dict["source"] ?? Self.lastPaymentFile)
+    }
+
     /// The unanswered payment if there is one, else the last approved one not yet reversed.
     func loadPaymentToReverse() throws -> (ISOMessage, String) {
         for file in [Self.unansweredPaymentFile, Self.lastPaymentFile] {
-            guard let data = FileManager.default.contents(atPath: path(file)) else { continue }
-            guard let dict = try? JSONDecoder().decode([String: String].self, from: data), let mti = dict["mti"] else {
-                throw ValidationError("\(path(file)) is not a saved payment")
-            }
-            var message = ISOMessage(mti: mti)
-            for (k, v) in dict where k != "mti" { if let n = Int(k) { message[n] = v } }
+            guard let (message, _) = try loadMessage(file) else { continue }
             print(file == Self.unansweredPaymentFile ? "reversing the payment that got no answer (RRN \(message[37] ?? "?"))"
                                                      : "reversing the last approved payment (RRN \(message[37] ?? "?"))")
             return (message, file)

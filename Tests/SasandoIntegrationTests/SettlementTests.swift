@@ -299,6 +299,11 @@ struct IsolatedDatabase {
         #expect(late.mti == "0410")
         #expect(late[39] == "12")
         #expect(try await Self.int(h.database, "SELECT count(*) FROM journals") == journalsBefore)
+        // Nor can anything else add to it: the database refuses a journal dated on a settled date
+        // (a stray tool posted payments into one, and nothing noticed).
+        let stray = "WITH j AS (INSERT INTO journals (kind, business_date) VALUES ('topup', \(day0.description)::date) RETURNING id) SELECT id FROM j"
+        await #expect(throws: PSQLError.self) { try await h.database.client.query(PostgresQuery(unsafeSQL: stray)) }
+        #expect(try await Self.int(h.database, "SELECT count(*) FROM journals") == journalsBefore)
 
         // Reconciliation of the settled date still answers (field 15 MMDD of the previous day).
         let recon = try await c0.send(Self.reconciliation(r0, date: day0, count: Int64(t0.count), amount: t0Amount, reversals: 1,
@@ -350,5 +355,21 @@ struct IsolatedDatabase {
         // The ledger verifies, settlement checks included.
         let (_, violations) = try await LedgerVerifier(database: h.database).verify()
         #expect(violations.isEmpty, "\(violations.map { "\($0.check): \($0.rows)" })")
+
+        // And were the trigger gone, `ledger verify` would say which journal came after the settlement.
+        try await h.database.client.withTransaction(logger: h.database.logger) { connection in
+            try await connection.query("ALTER TABLE journals DISABLE TRIGGER journals_not_on_settled_dates", logger: h.database.logger)
+            try await connection.query("""
+                WITH j AS (INSERT INTO journals (kind, business_date) VALUES ('topup', \(day0.description)::date) RETURNING id)
+                INSERT INTO postings (journal_id, account_id, side, amount)
+                SELECT j.id, a.id, CASE a.code WHEN 'BANK:CLEARING' THEN 'D' ELSE 'C' END, 100 FROM j, accounts a
+                WHERE a.code IN ('BANK:CLEARING', 'BANK:FEE')
+                """, logger: h.database.logger)
+            // The deferred balance check runs now: ALTER TABLE refuses a table with pending trigger events.
+            try await connection.query("SET CONSTRAINTS ALL IMMEDIATE", logger: h.database.logger)
+            try await connection.query("ALTER TABLE journals ENABLE TRIGGER journals_not_on_settled_dates", logger: h.database.logger)
+        }
+        let strayFound = try await LedgerVerifier(database: h.database).verify().violations
+        #expect(strayFound.map(\.check) == ["no journal was added to a settled date after its settlement"])
     }
 }

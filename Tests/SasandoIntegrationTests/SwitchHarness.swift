@@ -161,17 +161,27 @@ final class SwitchHarness: @unchecked Sendable {
 
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("sasando-test-\(UUID().uuidString)").path
         let pki = root + "/pki"
-        let terminalsDirectory = root + "/terminals"
         let provisioning = Provisioning(pkiDirectory: pki)
-        // Unique IDs per harness: T + 2 random letters, merchant M + the same + random digits.
-        let tag = String((0..<2).map { _ in "ABCDEFGHJKLMNPQRSTUVWXYZ".randomElement()! }) + String(Int.random(in: 0...9))
-        var plan = Provisioning.TerminalPlan(count: terminals, paymentPoints: paymentPoints, outputDirectory: terminalsDirectory)
-        plan.terminalPrefix = "T" + tag                       // 4 chars + 4 digits
-        plan.merchantPrefix = "M" + tag + String(Int.random(in: 100_000...999_999))  // 10 chars + 5 digits
-        plan.openingDeposit = openingDeposit
+        // Unique IDs per harness: T + 2 random letters and a digit, merchant M + the same + random
+        // digits. Provisioning refuses a terminal ID the database already has (another run's, on
+        // the shared database): then another tag, in a folder of its own.
         let directory = TerminalDirectory(database: database)
         let ledger = LedgerAccounts(database: database)
-        _ = try await provisioning.provisionTerminals(plan, directory: directory, ledger: ledger)
+        var terminalsDirectory = ""
+        for attempt in 1...8 {
+            let tag = String((0..<2).map { _ in "ABCDEFGHJKLMNPQRSTUVWXYZ".randomElement()! }) + String(Int.random(in: 0...9))
+            terminalsDirectory = root + "/terminals-\(attempt)"
+            var plan = Provisioning.TerminalPlan(count: terminals, paymentPoints: paymentPoints, outputDirectory: terminalsDirectory)
+            plan.terminalPrefix = "T" + tag                       // 4 chars + 4 digits
+            plan.merchantPrefix = "M" + tag + String(Int.random(in: 100_000...999_999))  // 10 chars + 5 digits
+            plan.openingDeposit = openingDeposit
+            do {
+                _ = try await provisioning.provisionTerminals(plan, directory: directory, ledger: ledger)
+                break
+            } catch let taken as ConfigurationError where taken.description.contains("already registered") && attempt < 8 {
+                continue
+            }
+        }
         let folders = try FileManager.default.contentsOfDirectory(atPath: terminalsDirectory).sorted()
             .map { try TerminalCredentialFolder.load(from: terminalsDirectory + "/" + $0) }
 
