@@ -382,6 +382,9 @@ CREATE TABLE IF NOT EXISTS staff_users (
     created_at     timestamptz NOT NULL DEFAULT now()
 );
 
+-- A disabled staff user (someone who left) cannot log in; the row and the audit trail stay.
+ALTER TABLE staff_users ADD COLUMN IF NOT EXISTS disabled_at timestamptz;
+
 CREATE TABLE IF NOT EXISTS staff_sessions (
     token_sha256   bytea PRIMARY KEY CHECK (length(token_sha256) = 32),
     username       text NOT NULL REFERENCES staff_users(username) ON DELETE CASCADE,

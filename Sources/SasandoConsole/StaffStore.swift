@@ -49,15 +49,7 @@ public struct StaffStore: Sendable {
     /// never stored, logged or audited.
     public func addUser(username: String, password: String, role: StaffRole, cost: UInt8 = ConsoleLimits.bcryptCost) async throws {
         guard Self.isValidUsername(username) else { throw StaffError("username must be 3-32 characters of a-z 0-9 . _ -") }
-        let bytes = password.utf8.count
-        guard bytes >= ConsoleLimits.passwordBytesMin else { throw StaffError("password must be at least \(ConsoleLimits.passwordBytesMin) bytes") }
-        guard bytes <= ConsoleLimits.passwordBytesMax else { throw StaffError("password must be at most \(ConsoleLimits.passwordBytesMax) bytes (bcrypt limit)") }
-        // Length alone let "            " (12 spaces) or "aaaaaaaaaaaa" through.
-        guard Set(password.unicodeScalars).count >= ConsoleLimits.passwordDistinctCharactersMin,
-              password.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) else {
-            throw StaffError("password must have at least \(ConsoleLimits.passwordDistinctCharactersMin) different characters, not only spaces")
-        }
-        let hash = try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }
+        let hash = try await Self.hash(password, cost: cost)
         let rows = try await database.client.query("""
             INSERT INTO staff_users (username, password_hash, role) VALUES (\(username), \(hash), \(role.rawValue))
             ON CONFLICT (username) DO NOTHING RETURNING username
@@ -68,12 +60,80 @@ public struct StaffStore: Sendable {
         try await audit(actor: "cli", event: "staff_user_added", detail: "\(username) \(role.rawValue)", address: nil)
     }
 
+    /// A bcrypt hash of an acceptable password (off the event loops).
+    static func hash(_ password: String, cost: UInt8) async throws -> String {
+        let bytes = password.utf8.count
+        guard bytes >= ConsoleLimits.passwordBytesMin else { throw StaffError("password must be at least \(ConsoleLimits.passwordBytesMin) bytes") }
+        guard bytes <= ConsoleLimits.passwordBytesMax else { throw StaffError("password must be at most \(ConsoleLimits.passwordBytesMax) bytes (bcrypt limit)") }
+        // Length alone let "            " (12 spaces) or "aaaaaaaaaaaa" through.
+        guard Set(password.unicodeScalars).count >= ConsoleLimits.passwordDistinctCharactersMin,
+              password.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) else {
+            throw StaffError("password must have at least \(ConsoleLimits.passwordDistinctCharactersMin) different characters, not only spaces")
+        }
+        return try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }
+    }
+
+    // MARK: Offboarding and password changes (`sasando staff ...`)
+
+    /// A disabled user cannot log in (answered like a wrong password) and loses every session at
+    /// once; the account and its audit trail stay. Enabling lets them log in again.
+    public func setDisabled(username: String, _ disabled: Bool, actor: String) async throws {
+        let rows = try await database.client.query("""
+            UPDATE staff_users SET disabled_at = CASE WHEN \(disabled) THEN coalesce(disabled_at, now()) END
+            WHERE username = \(username) RETURNING 1
+            """)
+        var found = false
+        for try await _ in rows { found = true }
+        guard found else { throw StaffError("no staff user \(username)") }
+        if disabled { _ = try await endSessions(username: username) }
+        try await audit(actor: actor, event: disabled ? "staff_user_disabled" : "staff_user_enabled", detail: username, address: nil)
+    }
+
+    /// A new password (same rules as a new user's); every session of the user ends.
+    public func setPassword(username: String, password: String, actor: String, cost: UInt8 = ConsoleLimits.bcryptCost) async throws {
+        let hash = try await Self.hash(password, cost: cost)
+        let rows = try await database.client.query("UPDATE staff_users SET password_hash = \(hash) WHERE username = \(username) RETURNING 1")
+        var found = false
+        for try await _ in rows { found = true }
+        guard found else { throw StaffError("no staff user \(username)") }
+        _ = try await endSessions(username: username)
+        try await audit(actor: actor, event: "staff_password_set", detail: username, address: nil)
+    }
+
+    /// Ends every session of the user (a lost phone, a shared screen). Returns how many.
+    public func endSessions(username: String) async throws -> Int {
+        let rows = try await database.client.query("DELETE FROM staff_sessions WHERE username = \(username) RETURNING 1")
+        var ended = 0
+        for try await _ in rows { ended += 1 }
+        return ended
+    }
+
+    public struct UserSummary: Sendable {
+        public let username: String
+        public let role: String
+        public let disabled: Bool
+        public let openSessions: Int
+    }
+
+    public func users() async throws -> [UserSummary] {
+        let rows = try await database.client.query("""
+            SELECT u.username, u.role, u.disabled_at IS NOT NULL,
+                   (SELECT count(*) FROM staff_sessions s WHERE s.username = u.username AND s.expires_at > now())::int8
+            FROM staff_users u ORDER BY u.username
+            """)
+        var users: [UserSummary] = []
+        for try await (name, role, disabled, sessions) in rows.decode((String, String, Bool, Int64).self) {
+            users.append(UserSummary(username: name, role: role, disabled: disabled, openSessions: Int(sessions)))
+        }
+        return users
+    }
+
     /// The user's role if the password matches. Unknown users cost the same bcrypt work as known
     /// ones, so response time does not reveal which usernames exist.
     public func verify(username: String, password: String) async throws -> StaffRole? {
         guard Self.isValidUsername(username), password.utf8.count <= ConsoleLimits.passwordBytesMax else { return nil }
         var stored: (hash: String, role: String)?
-        let rows = try await database.client.query("SELECT password_hash, role FROM staff_users WHERE username = \(username)")
+        let rows = try await database.client.query("SELECT password_hash, role FROM staff_users WHERE username = \(username) AND disabled_at IS NULL")
         for try await (hash, role) in rows.decode((String, String).self) { stored = (hash, role) }
         let hash = stored?.hash ?? Self.dummyHash
         let matches = try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }
@@ -104,7 +164,7 @@ public struct StaffStore: Sendable {
         guard Self.looksLikeToken(token) else { return nil }
         let rows = try await database.client.query("""
             SELECT s.username, u.role, s.csrf_token FROM staff_sessions s JOIN staff_users u ON u.username = s.username
-            WHERE s.token_sha256 = \(Self.digest(token)) AND s.expires_at > now()
+            WHERE s.token_sha256 = \(Self.digest(token)) AND s.expires_at > now() AND u.disabled_at IS NULL
             """)
         for try await (username, role, csrf) in rows.decode((String, String, String).self) {
             guard let role = StaffRole(rawValue: role) else { return nil }

@@ -13,7 +13,7 @@ struct DB: AsyncParsableCommand {
 
         func run() async throws {
             guard let sql = try? String(contentsOfFile: schema, encoding: .utf8) else {
-                throw ValidationError("cannot read \(schema)")
+                throw CommandFailure("cannot read \(schema)")
             }
             let logger = makeLogger("sasando.db", level: .warning)
             try await withDatabase(database, logger: logger) { db in

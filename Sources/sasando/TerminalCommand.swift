@@ -53,7 +53,7 @@ struct TerminalCommand: AsyncParsableCommand {
     func run() async throws {
         let folder: TerminalCredentialFolder
         do { folder = try TerminalCredentialFolder.load(from: credentials) } catch {
-            throw ValidationError("cannot load credentials from \(credentials): \(error)")
+            throw CommandFailure("cannot load credentials from \(credentials): \(error)")
         }
         let ssl = try TLSSetup.clientContext(certificatePEM: folder.certificatePEM, privateKeyPEM: folder.privateKeyPEM, caPEM: folder.caCertificatePEM)
         let client = try await TerminalClient.connect(
@@ -174,7 +174,7 @@ struct TerminalCommand: AsyncParsableCommand {
         if let source { fields["source"] = source }
         let data = try JSONEncoder().encode(fields)
         guard FileManager.default.createFile(atPath: path(file), contents: data, attributes: [.posixPermissions: 0o600]) else {
-            throw ValidationError("cannot write \(path(file))")
+            throw CommandFailure("cannot write \(path(file))")
         }
     }
 

@@ -378,7 +378,7 @@ struct ConsoleRouterTests {
             // A password typed into the username box must not end up in the append-only audit log.
             let typed = "secretpass-\(UInt32.random(in: 0...UInt32.max))"
             #expect(try await client.postLogin(typed, "x").status == .unauthorized)
-            #expect(try await client.postLogin("%3Cscript%3Ealert(1)%3C%2Fscript%3E", "x").status == .unauthorized)
+            #expect(try await client.postLogin("%3Cscript%3Ealert(\(UInt32.random(in: 0...UInt32.max)))%3C%2Fscript%3E", "x").status == .unauthorized)
             #expect(try await client.postLogin(fixture.supervisorName, "wrong password here").status == .unauthorized)
             let session = try await client.login(fixture.operatorName)
             let html = String(buffer: try await client.get("/audit?event=staff_login_failed", cookie: session.cookie).body)
@@ -422,7 +422,10 @@ struct ConsoleRouterTests {
             #expect(missing.headers[.contentSecurityPolicy]?.contains("default-src 'none'") == true)
             #expect(missing.headers[.cacheControl] == "no-store")
             // A NUL cannot reach a query: the field is dropped.
-            #expect(try await client.postLogin("rv%00op", "x").status == .unauthorized)
+            // (The field is dropped, so every such login counts under the empty name: after a few
+            // runs on one database that name is locked out, 429; either way never a 500.)
+            let nul = try await client.postLogin("rv%00op", "x").status
+            #expect(nul == .unauthorized || nul == .tooManyRequests, "\(nul)")
             let session = try await client.login(fixture.supervisorName)
             for uri in ["/audit?actor=%00", "/audit?event=%00&actor=x%00"] {
                 #expect(try await client.get(uri, cookie: session.cookie).status == .ok, "\(uri)")
@@ -434,6 +437,32 @@ struct ConsoleRouterTests {
             let settle = try await client.post("/settle", session: session, form: "csrf=\(session.csrf)&date=0000-01-01")
             #expect(settle.status == .badRequest)
             #expect(!String(buffer: settle.body).contains("PSQLError"))
+        }
+    }
+
+    @Test("offboarding: a disabled user cannot log in and loses every session; a new password ends the old sessions")
+    func offboarding() async throws {
+        try await ConsoleFixture.run { client, fixture in
+            let store = StaffStore(database: fixture.database)
+            let session = try await client.login(fixture.operatorName)
+            try await store.setDisabled(username: fixture.operatorName, true, actor: fixture.supervisorName)
+            #expect(try await client.get("/dashboard", cookie: session.cookie).status == .seeOther)
+            #expect(try await client.postLogin(fixture.operatorName, ConsoleTestEnvironment.password).status == .unauthorized)
+            try await store.setDisabled(username: fixture.operatorName, false, actor: fixture.supervisorName)
+            let again = try await client.login(fixture.operatorName)
+
+            let newPassword = "another horse battery staple"
+            await #expect(throws: StaffError.self) {
+                try await store.setPassword(username: fixture.operatorName, password: "aaaaaaaaaaaaaaaa", actor: "test", cost: 4)
+            }
+            try await store.setPassword(username: fixture.operatorName, password: newPassword, actor: fixture.supervisorName, cost: 4)
+            #expect(try await client.get("/dashboard", cookie: again.cookie).status == .seeOther)
+            #expect(try await client.postLogin(fixture.operatorName, ConsoleTestEnvironment.password).status == .unauthorized)
+            #expect(try await client.postLogin(fixture.operatorName, newPassword.replacingOccurrences(of: " ", with: "+")).status == .seeOther)
+            #expect(try await store.endSessions(username: fixture.operatorName) == 1)
+            await #expect(throws: StaffError.self) { try await store.setDisabled(username: "nobody-\(UInt16.random(in: 0...9999))", true, actor: "test") }
+            let events = try await fixture.auditEvents(actor: fixture.supervisorName)
+            for event in ["staff_user_disabled", "staff_user_enabled", "staff_password_set"] { #expect(events.contains(event), "\(event)") }
         }
     }
 
