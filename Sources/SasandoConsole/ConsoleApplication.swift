@@ -43,7 +43,7 @@ public func buildApplication(configuration: SwitchConfiguration, dependencies: C
     return Application(
         router: buildRouter(dependencies),
         server: try .tls(.http1(), tlsConfiguration: tls),
-        configuration: .init(address: .hostname(configuration.host, port: configuration.consolePort)),
+        configuration: .init(address: .hostname(configuration.consoleHost ?? configuration.host, port: configuration.consolePort)),
         onServerRunning: { channel in
             logger.info("staff console up", metadata: ["address": "https://\(channel.localAddress.map { "\($0)" } ?? "?")"])
         },

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Hummingbird
 import Logging
@@ -33,9 +34,30 @@ struct ConsolePages: Sendable {
         FormDecoding.parse(request.uri.query ?? "")
     }
 
-    /// Messages after a POST/redirect/GET: fixed texts chosen by code, plus escaped details.
-    func notice(_ request: Request) -> (ok: Bool, text: String)? {
+    /// The details a notice may carry, in the order they are signed.
+    static let noticeFields = ["notice", "date", "merchant", "balance"]
+
+    /// A redirect after a POST to a page that shows what was done. The notice is signed with the
+    /// session's own secret (its CSRF token), so a crafted link cannot show a staff user a false
+    /// "topped up" or "settled" banner: only the session that did it sees it.
+    func redirect(_ path: String, notice fields: [String: String], _ staff: StaffSession) -> Response {
+        let query = Self.noticeFields.compactMap { key in fields[key].map { "\(key)=\(HTML.queryValue($0))" } }.joined(separator: "&")
+        return Pages.redirect("\(path)?\(query)&sig=\(Self.noticeSignature(fields, staff))")
+    }
+
+    static func noticeSignature(_ fields: [String: String], _ staff: StaffSession) -> String {
+        let message = noticeFields.map { "\($0)=\(fields[$0] ?? "")" }.joined(separator: "\n")
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(message.utf8), using: SymmetricKey(data: Data(staff.csrfToken.utf8)))
+        return mac.prefix(16).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Messages after a POST/redirect/GET: fixed texts chosen by code, plus escaped details; shown
+    /// only with this session's signature (`redirect(_:notice:_:)`).
+    func notice(_ request: Request, _ staff: StaffSession) -> (ok: Bool, text: String)? {
         let q = query(request)
+        var fields: [String: String] = [:]
+        for key in Self.noticeFields { fields[key] = q[key] }
+        guard let sig = q["sig"], StaffStore.constantTimeEqual(sig, Self.noticeSignature(fields, staff)) else { return nil }
         switch q["notice"] {
         case "cutover": return (true, "Cut-over done; the business date is now \(q["date"] ?? "?").")
         case "settled": return (true, "Settlement of \(q["date"] ?? "?") recorded.")
@@ -110,7 +132,12 @@ struct ConsolePages: Sendable {
         for try await (merchant, name, balance) in low.decode((String, String, Int64).self) {
             alerts.append([HTML.escape(merchant), HTML.escape(name), HTML.money(balance)])
         }
-        let tpsNow = perMinute.last.map { SVGChart.fmt($0.value, decimals: 2) } ?? "0"
+        // The last 60 seconds, not the current minute so far (which read low early in each minute).
+        var lastMinute: Int64 = 0
+        for try await n in try await database.client.query("SELECT count(*)::int8 FROM transactions WHERE created_at > now() - interval '60 seconds'").decode(Int64.self) {
+            lastMinute = n
+        }
+        let tpsNow = SVGChart.fmt(Double(lastMinute) / 60, decimals: 2)
         var cutoverForm = ""
         if context.staff.isSupervisor {
             cutoverForm = """
@@ -136,7 +163,7 @@ struct ConsolePages: Sendable {
             <div class="card"><h2>Deposit alerts (below \(HTML.money(limits.depositAlertSenMin)))</h2>
             \(HTML.table(["Payment point", "Name", "#Deposit"], alerts, id: "deposit-alerts"))</div>
             """
-        return Pages.html(.ok, HTML.page(title: "Dashboard", staff: context.staff, body: body, message: notice(request)))
+        return Pages.html(.ok, HTML.page(title: "Dashboard", staff: context.staff, body: body, message: notice(request, context.staff)))
     }
 
     // MARK: Transactions
@@ -221,7 +248,7 @@ struct ConsolePages: Sendable {
         var headers = ["Payment point", "Name", "Status", "#Terminals", "#Deposit", "#Commission"]
         if context.staff.isSupervisor { headers.append("Top-up (supervisor)") }
         let body = "<div class=\"card\">\(HTML.table(headers, rows, id: "payment-points"))</div>"
-        return Pages.html(.ok, HTML.page(title: "Payment points and deposits", staff: context.staff, body: body, message: notice(request)))
+        return Pages.html(.ok, HTML.page(title: "Payment points and deposits", staff: context.staff, body: body, message: notice(request, context.staff)))
     }
 
     func topUp(_ context: StaffRequestContext) async throws -> Response {
@@ -253,7 +280,7 @@ struct ConsolePages: Sendable {
             return Pages.error(.badRequest, "Nothing was topped up: \(error.description).", staff: context.staff)
         }
         let notice = result.repeated ? "topup-repeat" : "topup"
-        return Pages.redirect("/payment-points?notice=\(notice)&merchant=\(HTML.queryValue(merchant))&balance=\(HTML.queryValue(result.balance.description))")
+        return redirect("/payment-points", notice: ["notice": notice, "merchant": merchant, "balance": result.balance.description], context.staff)
     }
 
     // MARK: Audit log
@@ -309,7 +336,7 @@ struct ConsolePages: Sendable {
         do {
             let date = try await businessDay.cutover(actor: context.staff.username, from: from)
             try await store.audit(actor: context.staff.username, event: "staff_cutover", detail: "\(from) -> \(date)", address: context.clientAddress)
-            return Pages.redirect("/dashboard?notice=cutover&date=\(date.description)")
+            return redirect("/dashboard", notice: ["notice": "cutover", "date": date.description], context.staff)
         } catch {
             try await store.audit(actor: context.staff.username, event: "staff_cutover_failed", detail: "\(from): \(staffFacing(error))", address: context.clientAddress)
             return Pages.error(.conflict, "Cut-over of \(from) failed: \(staffFacing(error))", staff: context.staff)

@@ -20,7 +20,7 @@ extension ConsolePages {
             <input name="date" type="date" value="\(date.description)"><button type="submit">Show</button></form>
             <a href="/settlement.csv?date=\(date.description)">Download CSV</a> · <a href="/settlement.pdf?date=\(date.description)">Download PDF</a>
             """
-        if context.staff.isSupervisor && report.settledAt == nil && !report.isOpenDate {
+        if context.staff.isSupervisor && report.settledAt == nil && !report.isOpenDate && !report.isFutureDate {
             actions += """
                 <form class="inline" method="post" action="/settle">\(HTML.csrfField(context.staff))\
                 <input type="hidden" name="date" value="\(date.description)"><button class="warn" type="submit">Settle \(date.description)</button></form>
@@ -28,14 +28,15 @@ extension ConsolePages {
         }
         actions += "</div>"
         return Pages.html(.ok, HTML.page(title: "Settlement report \(date.description)", staff: context.staff,
-                                         body: actions + Self.settlementBody(report), message: notice(request)))
+                                         body: actions + Self.settlementBody(report), message: notice(request, context.staff)))
     }
 
     /// The report itself; shared by the page and the PDF.
     static func settlementBody(_ report: SettlementReport) -> String {
         let t = report.totals
         let status = report.settledAt.map { "Settled at \(HTML.escape($0)) by \(HTML.escape(report.settledBy ?? "?"))" }
-            ?? (report.isOpenDate ? "Open business date (figures may still change)" : "Not settled yet")
+            ?? (report.isFutureDate ? "Not reached yet: this date is after the current business date"
+                : report.isOpenDate ? "Open business date (figures may still change)" : "Not settled yet")
         let billers = report.billers.map {
             [HTML.escape($0.billerID), HTML.escape($0.payableAccount), "\($0.payments)", HTML.money($0.paymentAmount),
              "\($0.reversals)", HTML.money($0.reversalAmount), HTML.money($0.netPayable)]
@@ -107,7 +108,7 @@ extension ConsolePages {
                 notice = "already-settled"
             }
             try await store.audit(actor: context.staff.username, event: "staff_settle", detail: detail, address: context.clientAddress)
-            return Pages.redirect("/settlement?date=\(date)&notice=\(notice)")
+            return redirect("/settlement", notice: ["notice": notice, "date": date.description], context.staff)
         } catch {
             let reason = staffFacing(error)
             try await store.audit(actor: context.staff.username, event: "staff_settle_failed", detail: "\(date): \(reason)", address: context.clientAddress)

@@ -49,7 +49,7 @@ public struct StaffStore: Sendable {
     /// never stored, logged or audited.
     public func addUser(username: String, password: String, role: StaffRole, cost: UInt8 = ConsoleLimits.bcryptCost) async throws {
         guard Self.isValidUsername(username) else { throw StaffError("username must be 3-32 characters of a-z 0-9 . _ -") }
-        let hash = try await Self.hash(password, cost: cost)
+        let hash = try await Self.hash(password, of: username, cost: cost)
         let rows = try await database.client.query("""
             INSERT INTO staff_users (username, password_hash, role) VALUES (\(username), \(hash), \(role.rawValue))
             ON CONFLICT (username) DO NOTHING RETURNING username
@@ -60,8 +60,11 @@ public struct StaffStore: Sendable {
         try await audit(actor: "cli", event: "staff_user_added", detail: "\(username) \(role.rawValue)", address: nil)
     }
 
+    /// Guessed first by anyone: never part of a password.
+    static let passwordDenyList = ["password", "sasando", "12345678", "qwerty", "bankntt"]
+
     /// A bcrypt hash of an acceptable password (off the event loops).
-    static func hash(_ password: String, cost: UInt8) async throws -> String {
+    static func hash(_ password: String, of username: String, cost: UInt8) async throws -> String {
         let bytes = password.utf8.count
         guard bytes >= ConsoleLimits.passwordBytesMin else { throw StaffError("password must be at least \(ConsoleLimits.passwordBytesMin) bytes") }
         guard bytes <= ConsoleLimits.passwordBytesMax else { throw StaffError("password must be at most \(ConsoleLimits.passwordBytesMax) bytes (bcrypt limit)") }
@@ -69,6 +72,10 @@ public struct StaffStore: Sendable {
         guard Set(password.unicodeScalars).count >= ConsoleLimits.passwordDistinctCharactersMin,
               password.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) else {
             throw StaffError("password must have at least \(ConsoleLimits.passwordDistinctCharactersMin) different characters, not only spaces")
+        }
+        let lowered = password.lowercased()
+        guard !lowered.contains(username), !Self.passwordDenyList.contains(where: { lowered.contains($0) }) else {
+            throw StaffError("password must not contain the username or a common word (\(Self.passwordDenyList.joined(separator: ", ")))")
         }
         return try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }
     }
@@ -91,7 +98,7 @@ public struct StaffStore: Sendable {
 
     /// A new password (same rules as a new user's); every session of the user ends.
     public func setPassword(username: String, password: String, actor: String, cost: UInt8 = ConsoleLimits.bcryptCost) async throws {
-        let hash = try await Self.hash(password, cost: cost)
+        let hash = try await Self.hash(password, of: username, cost: cost)
         let rows = try await database.client.query("UPDATE staff_users SET password_hash = \(hash) WHERE username = \(username) RETURNING 1")
         var found = false
         for try await _ in rows { found = true }

@@ -38,10 +38,11 @@ public struct LedgerAccounts: Sendable {
     }
 
     /// Creates the payment point's deposit and commission accounts; a newly created deposit gets
-    /// `openingDeposit` from clearing. Running it again changes nothing.
-    public func openPaymentPoint(merchantID: String, openingDeposit: Sen) async throws {
+    /// `openingDeposit` from clearing. Running it again changes nothing. Returns whether it was new.
+    @discardableResult
+    public func openPaymentPoint(merchantID: String, openingDeposit: Sen) async throws -> Bool {
         let logger = database.logger
-        try await database.client.withTransaction(logger: logger) { connection in
+        return try await database.client.withTransaction(logger: logger) { connection in
             try await connection.query("""
                 INSERT INTO accounts (code, kind, merchant_id) VALUES (\(AccountCode.commission(merchantID)), 'commission', \(merchantID))
                 ON CONFLICT (code) DO NOTHING
@@ -57,6 +58,7 @@ public struct LedgerAccounts: Sendable {
                                         credit: AccountCode.deposit(merchantID), amount: openingDeposit,
                                         businessDate: try await businessDateNow(connection, logger: logger), description: "opening deposit", logger: logger)
             }
+            return isNew
         }
     }
 

@@ -61,6 +61,8 @@ public struct SettlementReport: Sendable, Codable, Equatable {
     public var settlementBatchID: Int64?
     /// Whether the date may still change: true for the current (open) business date.
     public var isOpenDate: Bool
+    /// A date the switch has not reached yet (after the current business date): nothing on it.
+    public var isFutureDate: Bool = false
 
     public struct Totals: Sendable, Codable, Equatable {
         public var payments: Int

@@ -49,7 +49,8 @@ extension SettlementReport {
         if let settledAt {
             out += "Settled \(settledAt) by \(settledBy ?? "?") (batch \(settlementBatchID.map(String.init) ?? "?"))\n"
         } else {
-            out += isOpenDate ? "Not settled: the current business date is still open\n" : "Not settled yet\n"
+            out += isFutureDate ? "Not reached yet: after the current business date\n"
+                : isOpenDate ? "Not settled: the current business date is still open\n" : "Not settled yet\n"
         }
         out += "\nBillers\n"
         out += pad("biller", 14) + pad("payable", 18) + lpad("payments", 9) + lpad("amount", 22) + lpad("reversals", 10)

@@ -140,20 +140,24 @@ public struct SettlementService: Sendable {
 
         var settledAt: String?, settledBy: String?, batchID: Int64?
         let batch = try await connection.query("""
-            SELECT id, to_char(settled_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), settled_by
+            SELECT id, to_char(settled_at AT TIME ZONE INTERVAL '+08:00', 'YYYY-MM-DD"T"HH24:MI:SS"+08:00"'), settled_by
             FROM settlement_batches WHERE business_date = \(date.description)::date
             """, logger: logger)
         for try await (id, at, by) in batch.decode((Int64, String, String).self) { (batchID, settledAt, settledBy) = (id, at, by) }
 
-        var openDate = false
+        var openDate = false, futureDate = false
         let day = try await connection.query("SELECT business_date::text FROM business_day WHERE id = 1", logger: logger)
-        for try await current in day.decode(String.self) { openDate = CalendarDate(current).map { date >= $0 } ?? false }
+        for try await text in day.decode(String.self) {
+            guard let current = CalendarDate(text) else { continue }
+            (openDate, futureDate) = (date == current, date > current)
+        }
 
         var report = SettlementReport(businessDate: date, settledAt: settledAt, settledBy: settledBy, billers: billers,
                                       paymentPoints: points, trialBalance: trial, trialBalanceTotal: trial.reduce(0) { $0 + $1.balance })
         report.totals.feeIncome = feeIncome
         report.settlementBatchID = batchID
         report.isOpenDate = openDate
+        report.isFutureDate = futureDate
         return report
     }
 

@@ -70,11 +70,25 @@ public struct Provisioning: Sendable {
 
     public static let estateNames = ["Perumahan Oesapa Indah", "Griya Liliba", "Kolhua Permai", "Bumi Naimata", "Taman Sikumana"]
 
+    /// What provisioning did: the credential folders it wrote, and the payment points that existed
+    /// already (they got the new terminals but no opening deposit).
+    public struct Outcome: Sendable {
+        public var written: [String] = []
+        public var existingPaymentPoints: [String] = []
+    }
+
     /// Payment point `i` (1-based) gets terminals round-robin; each new payment point gets its
-    /// accounts and an opening deposit journal. Returns the terminal folders written.
-    public func provisionTerminals(_ plan: TerminalPlan, directory: TerminalDirectory, ledger: LedgerAccounts) async throws -> [String] {
+    /// accounts and an opening deposit journal. Recorded in the audit log.
+    public func provisionTerminals(_ plan: TerminalPlan, directory: TerminalDirectory, ledger: LedgerAccounts,
+                                   actor: String = "cli") async throws -> Outcome {
         guard plan.count > 0, plan.paymentPoints > 0, plan.paymentPoints <= plan.count else {
             throw ConfigurationError(description: "need 1 <= payment points <= terminals (got \(plan.paymentPoints) and \(plan.count))")
+        }
+        // IDs go into fields 41 and 42, logs, file names and URLs: upper-case letters and digits only.
+        for (name, prefix) in [("terminal", plan.terminalPrefix), ("payment point", plan.merchantPrefix)] {
+            guard !prefix.isEmpty, prefix.allSatisfy({ ("A"..."Z").contains($0) || ("0"..."9").contains($0) }) else {
+                throw ConfigurationError(description: "the \(name) prefix must be upper-case letters and digits (got \"\(prefix)\")")
+            }
         }
         let terminalDigits = 8 - plan.terminalPrefix.count
         let merchantDigits = 15 - plan.merchantPrefix.count
@@ -87,14 +101,16 @@ public struct Provisioning: Sendable {
             return prefix + String(repeating: "0", count: width - digits.count) + digits
         }
         var merchants: [String] = []
+        var outcome = Outcome()
         for p in 1...plan.paymentPoints {
             let merchantID = id(plan.merchantPrefix, p, width: merchantDigits)
             let name = "Loket \(Self.estateNames[(p - 1) % Self.estateNames.count]) \(p)"
             try await directory.upsertPaymentPoint(merchantID: merchantID, name: name)
-            try await ledger.openPaymentPoint(merchantID: merchantID, openingDeposit: plan.openingDeposit)
+            if try await !ledger.openPaymentPoint(merchantID: merchantID, openingDeposit: plan.openingDeposit) {
+                outcome.existingPaymentPoints.append(merchantID)
+            }
             merchants.append(merchantID)
         }
-        var written: [String] = []
         for t in 1...plan.count {
             let terminalID = id(plan.terminalPrefix, t, width: terminalDigits)
             let merchantID = merchants[(t - 1) % merchants.count]
@@ -122,8 +138,12 @@ public struct Provisioning: Sendable {
                 to: folder,
                 info: TerminalCredentials(terminalID: terminalID, merchantID: merchantID, host: plan.host, port: plan.port),
                 credential: credential, caCertificatePEM: ca.certificatePEM, macKey: macKey)
-            written.append(folder)
+            outcome.written.append(folder)
         }
-        return written
+        try await directory.record(AuditEvent(
+            actor: actor, event: "terminals_provisioned",
+            detail: "\(outcome.written.count) new terminals (\(plan.terminalPrefix)...) in \(plan.paymentPoints) payment points, "
+                + "\(plan.paymentPoints - outcome.existingPaymentPoints.count) new with \(plan.openingDeposit) each", remoteAddress: nil))
+        return outcome
     }
 }

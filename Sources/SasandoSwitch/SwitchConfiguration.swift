@@ -9,8 +9,12 @@ import SasandoLedger
 public struct SwitchConfiguration: Codable, Sendable, Equatable {
     public var host: String = "0.0.0.0"
     public var port: Int = 8583
-    /// Staff console (HTTPS, same host and server certificate as the terminal listener). 0 picks a free port.
+    /// Staff console (HTTPS, same server certificate as the terminal listener). 0 picks a free port.
     public var consolePort: Int = 8443
+    /// The console's listen address; nil: `host`. Terminals come from the payment points' networks,
+    /// staff from the bank's: the console (and its unauthenticated `/metrics`) can stay on an
+    /// internal interface only.
+    public var consoleHost: String? = nil
     /// Folder with `ca.pem` (terminal CA), `server.pem`, `server-key.pem`.
     public var pkiDirectory: String = ".data/pki"
     /// Share of each admin fee credited to the payment point's commission account, in basis points
@@ -55,6 +59,14 @@ public struct SwitchConfiguration: Codable, Sendable, Equatable {
             throw ConfigurationError(description: "cannot read the configuration file \(path)")
         }
         struct PKIKey: Decodable { var pkiDirectory: String? }
+        // A mistyped key ("consolPort") would otherwise be ignored and its default used, silently.
+        if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+            let known = Set(Mirror(reflecting: SwitchConfiguration()).children.compactMap(\.label))
+            let unknown = object.keys.filter { !known.contains($0) }.sorted()
+            guard unknown.isEmpty else {
+                throw ConfigurationError(description: "configuration file \(path): unknown key(s) \(unknown.joined(separator: ", ")); known: \(known.sorted().joined(separator: ", "))")
+            }
+        }
         do {
             let configuration = try JSONDecoder().decode(SwitchConfiguration.self, from: data)
             return (configuration, try JSONDecoder().decode(PKIKey.self, from: data).pkiDirectory != nil)
@@ -105,6 +117,7 @@ extension SwitchConfiguration {
         host = try c.decodeIfPresent(String.self, forKey: .host) ?? host
         port = try c.decodeIfPresent(Int.self, forKey: .port) ?? port
         consolePort = try c.decodeIfPresent(Int.self, forKey: .consolePort) ?? consolePort
+        consoleHost = try c.decodeIfPresent(String.self, forKey: .consoleHost) ?? consoleHost
         pkiDirectory = try c.decodeIfPresent(String.self, forKey: .pkiDirectory) ?? pkiDirectory
         commissionBasisPoints = try c.decodeIfPresent(Int.self, forKey: .commissionBasisPoints) ?? commissionBasisPoints
         cutoverHourWITA = try c.decodeIfPresent(Int.self, forKey: .cutoverHourWITA) ?? cutoverHourWITA

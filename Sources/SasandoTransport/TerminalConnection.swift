@@ -162,7 +162,7 @@ public final class TerminalConnectionHandler: ChannelDuplexHandler {
             logger[metadataKey: "terminal"] = "\(identified.terminalID)"
             let connection = TerminalConnection(
                 connectionID: connectionID, terminalID: identified.terminalID,
-                remoteAddress: context.channel.remoteAddress?.description ?? "?", channel: context.channel)
+                remoteAddress: context.channel.remoteAddress?.ipAddress ?? "?", channel: context.channel)
             awaitingDelegate = true
             let factory = self.factory
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)

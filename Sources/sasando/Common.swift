@@ -2,6 +2,7 @@ import ArgumentParser
 import SasandoCore
 import Foundation
 import Logging
+import SasandoConsole
 import SasandoLedger
 
 /// A command that could not do its work: printed as `Error: ...`, exit status 1 (not 64, which
@@ -9,6 +10,14 @@ import SasandoLedger
 struct CommandFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// `--actor`, as the audit log records it: a staff username's shape (a-z 0-9 . _ -, 3-32), so an
+/// empty, overlong or free-text actor cannot muddy the trail. Default "cli".
+func validateActor(_ actor: String) throws {
+    guard StaffStore.isValidUsername(actor) else {
+        throw ValidationError("--actor must be a staff username (3-32 characters of a-z 0-9 . _ -), got \"\(actor.prefix(40))\"")
+    }
 }
 
 /// Options every database command shares.

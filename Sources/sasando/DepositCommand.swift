@@ -9,8 +9,10 @@ struct Deposit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "topup", abstract: "Top up a payment point's deposit (clearing -> deposit).")
         @OptionGroup var database: DatabaseOptions
         @Option(help: "Payment point (merchant) ID, field 42.") var merchant: String
-        @Option(help: "Amount in whole rupiah, e.g. 5000000 or 5.000.000.") var amount: String
+        @Option(parsing: .unconditional, help: "Amount in whole rupiah: 5000000, 5.000.000 or Rp 5.000.000,00 ('.' groups thousands).") var amount: String
         @Option(help: "Staff user recorded in the audit log.") var actor: String = "cli"
+
+        func validate() throws { try validateActor(actor) }
 
         func run() async throws {
             let sen = Sen(try parseRupiah(amount))

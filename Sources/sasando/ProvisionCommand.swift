@@ -29,7 +29,7 @@ struct Provision: AsyncParsableCommand {
         @Option(help: "Switch port written into terminal.json.") var port: Int = 8583
         @Option(name: .customLong("terminal-prefix"), help: "Terminal ID prefix (IDs are 8 characters).") var terminalPrefix: String = "KPG"
         @Option(name: .customLong("merchant-prefix"), help: "Payment point ID prefix (IDs are 15 characters).") var merchantPrefix: String = "NTTPP"
-        @Option(name: .customLong("opening-deposit"), help: "Opening deposit of each new payment point, in whole rupiah.") var openingDeposit: String = "50000000"
+        @Option(name: .customLong("opening-deposit"), parsing: .unconditional, help: "Opening deposit of each new payment point, in whole rupiah.") var openingDeposit: String = "50000000"
 
         func run() async throws {
             var plan = Provisioning.TerminalPlan(count: count, paymentPoints: paymentPoints, outputDirectory: out)
@@ -60,6 +60,9 @@ func provision(plan: Provisioning.TerminalPlan, pki: String, database: DatabaseO
         try await Provisioning(pkiDirectory: pki).provisionTerminals(
             plan, directory: TerminalDirectory(database: db), ledger: LedgerAccounts(database: db))
     }
-    let kept = plan.count - written.count
-    print("terminals: \(written.count) created, \(kept) already present, in \(plan.outputDirectory) (\(plan.paymentPoints) payment points)")
+    let kept = plan.count - written.written.count
+    print("terminals: \(written.written.count) created, \(kept) already present, in \(plan.outputDirectory) (\(plan.paymentPoints) payment points)")
+    if !written.existingPaymentPoints.isEmpty {
+        print("payment points that existed already (terminals added, no opening deposit): \(written.existingPaymentPoints.joined(separator: ", "))")
+    }
 }

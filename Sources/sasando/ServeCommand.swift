@@ -14,8 +14,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Terminal port (spec default 8583).") var port: Int?
     @Option(help: "Listen address.") var host: String?
     @Option(name: .customLong("console-port"), help: "Staff console HTTPS port (default 8443).") var consolePort: Int?
+    @Option(name: .customLong("console-host"), help: "Staff console listen address (default: --host); e.g. an internal interface only.") var consoleHost: String?
     @Option(help: "JSON configuration file (every key optional; see README).") var config: String?
-    @Option(help: "Project data folder (PKI under DATA/pki unless the config says otherwise).") var data: String = ".data"
+    @Option(help: "Project data folder: the PKI is DATA/pki unless the config file sets pkiDirectory.") var data: String = ".data"
     @Flag(name: .customLong("no-batching"), help: "One database transaction per request (benchmark baseline only).") var noBatching = false
 
     func run() async throws {
@@ -25,13 +26,14 @@ struct Serve: AsyncParsableCommand {
         if let port { configuration.port = port }
         if let host { configuration.host = host }
         if let consolePort { configuration.consolePort = consolePort }
+        if let consoleHost { configuration.consoleHost = consoleHost }
         if noBatching { configuration.batchingDisabled = true }
         try configuration.validate()
         let logger = makeLogger("sasando")
         let metrics = ConsoleMetrics.bootstrap()
         let url = try database.resolvedURL()
         logger.info("starting", metadata: ["database": "\(DatabaseConfiguration.redacted(url: url))", "port": "\(configuration.port)",
-                                           "pki": "\(configuration.pkiDirectory)",
+                                           "pki": "\(configuration.pkiDirectory)", "version": "\(SasandoVersion.release)",
                                            "batching": "\(!configuration.batchingDisabled)"])
         let db = try configuration.makeDatabase(url: url, logger: logger)
         let engine = PostingEngine(database: db, configuration: configuration.postingEngine, logger: logger)

@@ -20,6 +20,7 @@ struct Cutover: AsyncParsableCommand {
 
     func validate() throws {
         guard (0...23).contains(cutoverHour) else { throw ValidationError("--cutover-hour must be 0...23 (WITA)") }
+        try validateActor(actor)
     }
 
     func run() async throws {
@@ -49,6 +50,8 @@ struct Settle: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @Option(help: "Business date YYYY-MM-DD.") var date: CalendarDate
     @Option(help: "Staff user recorded in the batch and the audit log.") var actor: String = "cli"
+
+    func validate() throws { try validateActor(actor) }
 
     func run() async throws {
         let logger = makeLogger("sasando.settle", level: .warning)
@@ -88,6 +91,8 @@ struct Report: AsyncParsableCommand {
                 try await SettlementService(database: db).report(date: date)
             }
             print(try report.rendered(format), terminator: "")
+            // Printed (an empty report is still a report), but a date not reached yet is a mistake.
+            if report.isFutureDate { throw CommandFailure("\(date) is after the current business date: nothing has happened on it yet") }
         }
     }
 }

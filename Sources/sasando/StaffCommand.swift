@@ -15,6 +15,7 @@ struct Staff: AsyncParsableCommand {
 
         func validate() throws {
             guard StaffStore.isValidUsername(user) else { throw ValidationError("--user must be 3-32 characters of a-z 0-9 . _ -") }
+            try validateActor(actor)
         }
     }
 

@@ -24,7 +24,7 @@ struct TerminalCommand: AsyncParsableCommand {
     @Argument(help: "signon | echo | signoff | inquiry | pay | reverse") var action: Action
     @Option(help: "Product code for inquiry/pay: PLNPOST, PLNPRE, PDAMKPG, IPL, KINET, BPJSKS.") var product: String?
     @Option(help: "Customer ID (meter number, account number) for inquiry/pay.") var customer: String?
-    @Option(help: "PLNPRE denomination in whole rupiah (inquiry/pay).") var amount: String?
+    @Option(parsing: .unconditional, help: "PLNPRE denomination in whole rupiah (inquiry/pay).") var amount: String?
     @Option(help: "Switch host (default: terminal.json).") var host: String?
     @Option(help: "Switch port (default: terminal.json).") var port: Int?
     @Flag(help: "Reverse with a 0401 repeat instead of 0400.") var `repeat` = false

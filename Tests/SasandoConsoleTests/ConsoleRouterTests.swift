@@ -296,6 +296,12 @@ struct ConsoleRouterTests {
                                               form: "csrf=\(session.csrf)&merchant=\(fixture.merchantID)&amount=2.500.000&request=\(key)")
             #expect(again.headers[.location]?.contains("notice=topup-repeat") == true)
             #expect(try await fixture.depositBalance() == before + 250_000_000)
+            // The banner shows for the redirect the console made, not for a link someone crafted.
+            let shown = String(buffer: try await client.get(try #require(topUp.headers[.location]), cookie: session.cookie).body)
+            #expect(shown.contains("topped up; balance"))
+            let crafted = String(buffer: try await client.get("/payment-points?notice=topup&merchant=\(fixture.merchantID)&balance=Rp%20999.999.999",
+                                                              cookie: session.cookie).body)
+            #expect(!crafted.contains("topped up; balance"))
             for (amount, reason) in [("99999999999", "between Rp 1 and"), ("5000000.00", "not a decimal point"), ("1.5", "not a decimal point"),
                                      ("1+0+0", "An amount is digits"), ("5%2C50", "Whole rupiah only")] {
                 let refused = try await client.post("/payment-points/topup", session: session,
