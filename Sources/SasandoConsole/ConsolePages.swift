@@ -48,7 +48,7 @@ struct ConsolePages: Sendable {
     static func noticeSignature(_ fields: [String: String], _ staff: StaffSession) -> String {
         let message = noticeFields.map { "\($0)=\(fields[$0] ?? "")" }.joined(separator: "\n")
         let mac = HMAC<SHA256>.authenticationCode(for: Data(message.utf8), using: SymmetricKey(data: Data(staff.csrfToken.utf8)))
-        return mac.prefix(16).map { String(format: "%02x", $0) }.joined()
+        return lowercaseHex(mac.prefix(16))
     }
 
     /// Messages after a POST/redirect/GET: fixed texts chosen by code, plus escaped details; shown

@@ -54,9 +54,7 @@ public struct StaffStore: Sendable {
             INSERT INTO staff_users (username, password_hash, role) VALUES (\(username), \(hash), \(role.rawValue))
             ON CONFLICT (username) DO NOTHING RETURNING username
             """)
-        var inserted = false
-        for try await _ in rows { inserted = true }
-        guard inserted else { throw StaffError("staff user \(username) already exists") }
+        guard try await rows.returnedAnyRow() else { throw StaffError("staff user \(username) already exists") }
         try await audit(actor: "cli", event: "staff_user_added", detail: "\(username) \(role.rawValue)", address: nil)
     }
 
@@ -89,9 +87,7 @@ public struct StaffStore: Sendable {
             UPDATE staff_users SET disabled_at = CASE WHEN \(disabled) THEN coalesce(disabled_at, now()) END
             WHERE username = \(username) RETURNING 1
             """)
-        var found = false
-        for try await _ in rows { found = true }
-        guard found else { throw StaffError("no staff user \(username)") }
+        guard try await rows.returnedAnyRow() else { throw StaffError("no staff user \(username)") }
         if disabled { _ = try await endSessions(username: username) }
         try await audit(actor: actor, event: disabled ? "staff_user_disabled" : "staff_user_enabled", detail: username, address: nil)
     }
@@ -100,9 +96,7 @@ public struct StaffStore: Sendable {
     public func setPassword(username: String, password: String, actor: String, cost: UInt8 = ConsoleLimits.bcryptCost) async throws {
         let hash = try await Self.hash(password, of: username, cost: cost)
         let rows = try await database.client.query("UPDATE staff_users SET password_hash = \(hash) WHERE username = \(username) RETURNING 1")
-        var found = false
-        for try await _ in rows { found = true }
-        guard found else { throw StaffError("no staff user \(username)") }
+        guard try await rows.returnedAnyRow() else { throw StaffError("no staff user \(username)") }
         _ = try await endSessions(username: username)
         try await audit(actor: actor, event: "staff_password_set", detail: username, address: nil)
     }
@@ -207,7 +201,7 @@ public struct StaffStore: Sendable {
     /// yet each typed name is counted on its own, exactly like a real one (a lockout shared by all
     /// unknown names would answer 429 where a real name gets 401, and so tell which names exist).
     static func unknownUserKey(_ typed: String) -> String {
-        "?" + SHA256.hash(data: Data(typed.utf8)).prefix(12).map { String(format: "%02x", $0) }.joined()
+        "?" + lowercaseHex(SHA256.hash(data: Data(typed.utf8)).prefix(12))
     }
 
     /// Records the attempt as a failure first, then checks the lockout against the failures before

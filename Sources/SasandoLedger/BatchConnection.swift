@@ -28,6 +28,16 @@ extension PostgresConnection {
     }
 }
 
+extension PostgresRowSequence {
+    /// Whether the statement returned any row (`... RETURNING 1`: did it insert, update, find?).
+    /// Reads every row, so the connection is left clean.
+    public func returnedAnyRow() async throws -> Bool {
+        var any = false
+        for try await _ in self { any = true }
+        return any
+    }
+}
+
 extension PSQLError {
     /// The server ended the session with this error (severity FATAL or PANIC), not just the
     /// statement. On COMMIT that leaves the outcome unknown: the session may end after the commit

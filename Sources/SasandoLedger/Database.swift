@@ -106,17 +106,15 @@ public final class SasandoDatabase: Service, Sendable {
     public static func probe(url: String, milliseconds: Int, logger: Logger) async throws {
         let configuration = try DatabaseConfiguration.connection(url: url, connectWaitMilliseconds: milliseconds)
         let where_ = DatabaseConfiguration.redacted(url: url)
-        let attempt = Task {
-            let connection = try await PostgresConnection.connect(on: eventLoopGroup.next(), configuration: configuration, id: 0, logger: logger)
-            try await connection.close()
-        }
-        let timer = Task {
-            try await Task.sleep(for: .milliseconds(milliseconds))
-            attempt.cancel()
-        }
-        defer { timer.cancel() }
         do {
-            try await attempt.value
+            // Bounded as a whole: a server that accepts TCP but never answers the startup would
+            // outlast the connect timeout.
+            try await Self.answerWithin(milliseconds: milliseconds) {
+                let connection = try await PostgresConnection.connect(on: eventLoopGroup.next(), configuration: configuration, id: 0, logger: logger)
+                try await connection.close()
+            }
+        } catch let error as DatabaseUnavailable {
+            throw DatabaseUnavailable("cannot connect to PostgreSQL at \(where_): \(error.description)")
         } catch let error as PSQLError {
             if let message = error.serverInfo?[.message] {
                 throw DatabaseUnavailable("PostgreSQL at \(where_) refused the connection: \(message)")
@@ -202,7 +200,11 @@ public final class SasandoDatabase: Service, Sendable {
     /// at the deadline, and a body still running then is cancelled and left to end by itself.
     public func withDeadline<T: Sendable>(milliseconds: Int? = nil,
                                           _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let milliseconds = milliseconds ?? waitMilliseconds
+        try await Self.answerWithin(milliseconds: milliseconds ?? waitMilliseconds, body)
+    }
+
+    /// `withDeadline` for any body, with or without a pool.
+    static func answerWithin<T: Sendable>(milliseconds: Int, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let work = Task { try await body() }
         let answer = FirstAnswer<T>()
         return try await withTaskCancellationHandler {

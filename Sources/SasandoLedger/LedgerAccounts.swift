@@ -51,8 +51,7 @@ public struct LedgerAccounts: Sendable {
                 INSERT INTO accounts (code, kind, merchant_id) VALUES (\(AccountCode.deposit(merchantID)), 'deposit', \(merchantID))
                 ON CONFLICT (code) DO NOTHING RETURNING id
                 """, logger: logger)
-            var isNew = false
-            for try await _ in created { isNew = true }
+            let isNew = try await created.returnedAnyRow()
             if isNew && openingDeposit.value > 0 {
                 try await Self.transfer(connection: connection, kind: "opening_deposit", debit: AccountCode.clearing,
                                         credit: AccountCode.deposit(merchantID), amount: openingDeposit,
@@ -83,9 +82,9 @@ public struct LedgerAccounts: Sendable {
                     INSERT INTO staff_request_keys (request_key, actor, action) VALUES (\(requestKey), \(actor), \("topup \(merchantID) \(amount)"))
                     ON CONFLICT (request_key) DO NOTHING RETURNING 1
                     """, logger: logger)
-                var inserted = false
-                for try await _ in fresh { inserted = true }
-                if !inserted { return TopUpResult(balance: try await Self.balance(merchantID, connection, logger), repeated: true) }
+                guard try await fresh.returnedAnyRow() else {
+                    return TopUpResult(balance: try await Self.balance(merchantID, connection, logger), repeated: true)
+                }
             }
             try await Self.transfer(connection: connection, kind: "topup", debit: AccountCode.clearing,
                                     credit: AccountCode.deposit(merchantID), amount: amount,

@@ -1,4 +1,5 @@
 import Crypto
+import SasandoCore
 
 /// The terminal's 32-byte MAC key (spec §7: HMAC-SHA256 over the message body).
 ///
@@ -17,14 +18,7 @@ public enum MACKey {
 
     /// Lower-case hex, 64 characters for a 32-byte key.
     public static func hex(_ key: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(key.count * 2)
-        for byte in key {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        lowercaseHex(key)
     }
 
     /// Parses exactly 64 hex characters (either case). Trailing newlines ("\n" or "\r\n") are
