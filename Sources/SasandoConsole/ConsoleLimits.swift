@@ -33,6 +33,9 @@ public struct ConsoleLimits: Sendable {
     public var tpsChartMinutes = 15
     /// Largest single top-up from the console (Rp 1.000.000.000).
     public var topUpSenMax: Int64 = Limits.staffTopUpSenMax
+    /// A console query (a page's read, a session lookup, an audit insert) that has no answer by
+    /// then gets the 503 page: the console answers even when PostgreSQL does not.
+    public var databaseQueryMillisecondsMax = 10_000
     /// Headless Chromium gets this long to print a PDF before it is killed.
     public var pdfRenderSecondsMax = 30
     /// Largest PDF accepted from Chromium.

@@ -14,6 +14,8 @@ struct ConsolePages: Sendable {
     let store: StaffStore
     var database: SasandoDatabase { dependencies.database }
     var limits: ConsoleLimits { dependencies.limits }
+    /// Every page's reads answer within `databaseQueryMillisecondsMax` (else the 503 page).
+    var queries: BoundedQueries { BoundedQueries(database: database, milliseconds: limits.databaseQueryMillisecondsMax) }
 
     func register(on group: RouterGroup<StaffRequestContext>) {
         group.get("/dashboard") { request, context in try await dashboard(request, context) }
@@ -91,7 +93,7 @@ struct ConsolePages: Sendable {
         let date = day.date.description
         let minutes = limits.tpsChartMinutes
         var perMinute: [SVGChart.Bar] = []
-        let tps = try await database.client.query("""
+        let tps = try await queries.query("""
             SELECT to_char(m AT TIME ZONE INTERVAL '+08:00', 'HH24:MI'), coalesce(x.c, 0)::int8
             FROM generate_series(date_trunc('minute', now()) - make_interval(mins => \(minutes - 1)::int), date_trunc('minute', now()), interval '1 minute') m
             LEFT JOIN (SELECT date_trunc('minute', created_at) AS t, count(*) AS c FROM transactions
@@ -102,7 +104,7 @@ struct ConsolePages: Sendable {
             perMinute.append(.init(label: label, value: Double(count) / 60))
         }
         var byCode: [SVGChart.Bar] = []
-        let codes = try await database.client.query("""
+        let codes = try await queries.query("""
             SELECT kind, response_code, count(*)::int8 FROM transactions WHERE business_date = \(date)::date
             GROUP BY kind, response_code ORDER BY kind, count(*) DESC
             """)
@@ -112,7 +114,7 @@ struct ConsolePages: Sendable {
         }
         // Gross approvals, and how many of them were reversed since (the settlement nets them out).
         var approved: (count: Int64, amount: Int64, fees: Int64, declined: Int64, reversed: Int64, reversedAmount: Int64) = (0, 0, 0, 0, 0, 0)
-        let totals = try await database.client.query("""
+        let totals = try await queries.query("""
             SELECT count(*) FILTER (WHERE p.response_code = '00')::int8,
                    coalesce(sum(p.amount_sen) FILTER (WHERE p.response_code = '00'), 0)::int8,
                    coalesce(sum(p.fee_sen) FILTER (WHERE p.response_code = '00'), 0)::int8,
@@ -125,7 +127,7 @@ struct ConsolePages: Sendable {
             """)
         for try await row in totals.decode((Int64, Int64, Int64, Int64, Int64, Int64).self) { approved = row }
         var alerts: [[String]] = []
-        let low = try await database.client.query("""
+        let low = try await queries.query("""
             SELECT p.merchant_id, p.name, a.balance FROM payment_points p JOIN accounts a ON a.code = 'DEP:' || p.merchant_id
             WHERE a.balance < \(limits.depositAlertSenMin) ORDER BY a.balance LIMIT \(limits.paymentPointsMax)
             """)
@@ -134,7 +136,7 @@ struct ConsolePages: Sendable {
         }
         // The last 60 seconds, not the current minute so far (which read low early in each minute).
         var lastMinute: Int64 = 0
-        for try await n in try await database.client.query("SELECT count(*)::int8 FROM transactions WHERE created_at > now() - interval '60 seconds'").decode(Int64.self) {
+        for try await n in try await queries.query("SELECT count(*)::int8 FROM transactions WHERE created_at > now() - interval '60 seconds'").decode(Int64.self) {
             lastMinute = n
         }
         let tpsNow = SVGChart.fmt(Double(lastMinute) / 60, decimals: 2)
@@ -197,7 +199,7 @@ struct ConsolePages: Sendable {
                                                      message: (false, problems.joined(separator: "; "))))
         }
         var rows: [[String]] = []
-        let result = try await database.client.query("""
+        let result = try await queries.query("""
             SELECT to_char(created_at AT TIME ZONE INTERVAL '+08:00', 'YYYY-MM-DD HH24:MI:SS'), business_date::text, kind, terminal_id,
                    merchant_id, rrn, stan, coalesce(product, ''), coalesce(customer_id, ''), amount_sen, fee_sen, response_code,
                    coalesce(biller_reference, '')
@@ -225,7 +227,7 @@ struct ConsolePages: Sendable {
 
     func paymentPoints(_ request: Request, _ context: StaffRequestContext) async throws -> Response {
         var rows: [[String]] = []
-        let result = try await database.client.query("""
+        let result = try await queries.query("""
             SELECT p.merchant_id, p.name, p.status, coalesce(d.balance, 0)::int8, coalesce(c.balance, 0)::int8,
                    (SELECT count(*) FROM terminals t WHERE t.merchant_id = p.merchant_id)::int8
             FROM payment_points p LEFT JOIN accounts d ON d.code = 'DEP:' || p.merchant_id LEFT JOIN accounts c ON c.code = 'COM:' || p.merchant_id
@@ -290,7 +292,7 @@ struct ConsolePages: Sendable {
         let actor = q["actor"].flatMap { $0.isEmpty ? nil : String($0.prefix(64)) }
         let event = q["event"].flatMap { $0.isEmpty ? nil : String($0.prefix(64)) }
         var rows: [[String]] = []
-        let result = try await database.client.query("""
+        let result = try await queries.query("""
             SELECT to_char(occurred_at AT TIME ZONE INTERVAL '+08:00', 'YYYY-MM-DD HH24:MI:SS'), actor, event, detail, coalesce(remote_address, '')
             FROM audit_events WHERE (\(actor)::text IS NULL OR actor = \(actor)) AND (\(event)::text IS NULL OR event = \(event))
             ORDER BY id DESC LIMIT \(limits.auditRowsMax)

@@ -38,6 +38,9 @@ public struct StaffStore: Sendable {
         self.limits = limits
     }
 
+    /// Sessions, logins and audit writes answer within `databaseQueryMillisecondsMax` (else 503).
+    var queries: BoundedQueries { BoundedQueries(database: database, milliseconds: limits.databaseQueryMillisecondsMax) }
+
     /// `[a-z0-9._-]{3,32}`: safe in logs, URLs and the audit trail.
     public static func isValidUsername(_ name: String) -> Bool {
         (3...32).contains(name.count) && name.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || "._-".contains($0) }
@@ -50,7 +53,7 @@ public struct StaffStore: Sendable {
     public func addUser(username: String, password: String, role: StaffRole, cost: UInt8 = ConsoleLimits.bcryptCost) async throws {
         guard Self.isValidUsername(username) else { throw StaffError("username must be 3-32 characters of a-z 0-9 . _ -") }
         let hash = try await Self.hash(password, of: username, cost: cost)
-        let rows = try await database.client.query("""
+        let rows = try await queries.query("""
             INSERT INTO staff_users (username, password_hash, role) VALUES (\(username), \(hash), \(role.rawValue))
             ON CONFLICT (username) DO NOTHING RETURNING username
             """)
@@ -83,7 +86,7 @@ public struct StaffStore: Sendable {
     /// A disabled user cannot log in (answered like a wrong password) and loses every session at
     /// once; the account and its audit trail stay. Enabling lets them log in again.
     public func setDisabled(username: String, _ disabled: Bool, actor: String) async throws {
-        let rows = try await database.client.query("""
+        let rows = try await queries.query("""
             UPDATE staff_users SET disabled_at = CASE WHEN \(disabled) THEN coalesce(disabled_at, now()) END
             WHERE username = \(username) RETURNING 1
             """)
@@ -95,7 +98,7 @@ public struct StaffStore: Sendable {
     /// A new password (same rules as a new user's); every session of the user ends.
     public func setPassword(username: String, password: String, actor: String, cost: UInt8 = ConsoleLimits.bcryptCost) async throws {
         let hash = try await Self.hash(password, of: username, cost: cost)
-        let rows = try await database.client.query("UPDATE staff_users SET password_hash = \(hash) WHERE username = \(username) RETURNING 1")
+        let rows = try await queries.query("UPDATE staff_users SET password_hash = \(hash) WHERE username = \(username) RETURNING 1")
         guard try await rows.returnedAnyRow() else { throw StaffError("no staff user \(username)") }
         _ = try await endSessions(username: username)
         try await audit(actor: actor, event: "staff_password_set", detail: username, address: nil)
@@ -103,7 +106,7 @@ public struct StaffStore: Sendable {
 
     /// Ends every session of the user (a lost phone, a shared screen). Returns how many.
     public func endSessions(username: String) async throws -> Int {
-        let rows = try await database.client.query("DELETE FROM staff_sessions WHERE username = \(username) RETURNING 1")
+        let rows = try await queries.query("DELETE FROM staff_sessions WHERE username = \(username) RETURNING 1")
         var ended = 0
         for try await _ in rows { ended += 1 }
         return ended
@@ -117,7 +120,7 @@ public struct StaffStore: Sendable {
     }
 
     public func users() async throws -> [UserSummary] {
-        let rows = try await database.client.query("""
+        let rows = try await queries.query("""
             SELECT u.username, u.role, u.disabled_at IS NOT NULL,
                    (SELECT count(*) FROM staff_sessions s WHERE s.username = u.username AND s.expires_at > now())::int8
             FROM staff_users u ORDER BY u.username
@@ -134,7 +137,7 @@ public struct StaffStore: Sendable {
     public func verify(username: String, password: String) async throws -> StaffRole? {
         guard Self.isValidUsername(username), password.utf8.count <= ConsoleLimits.passwordBytesMax else { return nil }
         var stored: (hash: String, role: String)?
-        let rows = try await database.client.query("SELECT password_hash, role FROM staff_users WHERE username = \(username) AND disabled_at IS NULL")
+        let rows = try await queries.query("SELECT password_hash, role FROM staff_users WHERE username = \(username) AND disabled_at IS NULL")
         for try await (hash, role) in rows.decode((String, String).self) { stored = (hash, role) }
         let hash = stored?.hash ?? Self.dummyHash
         let matches = try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }
@@ -152,8 +155,8 @@ public struct StaffStore: Sendable {
         let token = Self.randomToken()
         let csrf = Self.randomToken()
         let digest = Self.digest(token)
-        try await database.client.query("DELETE FROM staff_sessions WHERE expires_at < now()")
-        try await database.client.query("""
+        try await queries.query("DELETE FROM staff_sessions WHERE expires_at < now()")
+        try await queries.query("""
             INSERT INTO staff_sessions (token_sha256, username, csrf_token, expires_at, remote_address)
             VALUES (\(digest), \(username), \(csrf), now() + make_interval(secs => \(Double(limits.sessionSecondsMax))), \(remoteAddress))
             """)
@@ -163,7 +166,7 @@ public struct StaffStore: Sendable {
     /// The unexpired session for a cookie value, or nil.
     public func session(token: String) async throws -> StaffSession? {
         guard Self.looksLikeToken(token) else { return nil }
-        let rows = try await database.client.query("""
+        let rows = try await queries.query("""
             SELECT s.username, u.role, s.csrf_token FROM staff_sessions s JOIN staff_users u ON u.username = s.username
             WHERE s.token_sha256 = \(Self.digest(token)) AND s.expires_at > now() AND u.disabled_at IS NULL
             """)
@@ -176,7 +179,7 @@ public struct StaffStore: Sendable {
 
     public func deleteSession(token: String) async throws {
         guard Self.looksLikeToken(token) else { return }
-        try await database.client.query("DELETE FROM staff_sessions WHERE token_sha256 = \(Self.digest(token))")
+        try await queries.query("DELETE FROM staff_sessions WHERE token_sha256 = \(Self.digest(token))")
     }
 
     // MARK: Throttling
@@ -212,7 +215,7 @@ public struct StaffStore: Sendable {
     public func beginLogin(typedUsername: String, address: String) async throws -> LoginAttempt {
         // Only a well-formed name reaches the query (and never a NUL, which text cannot hold).
         let candidate = Self.isValidUsername(typedUsername) ? typedUsername : nil
-        let rows = try await database.client.query("""
+        let rows = try await queries.query("""
             INSERT INTO staff_login_failures (username, remote_address)
             SELECT coalesce((SELECT username FROM staff_users WHERE username = \(candidate)), \(Self.unknownUserKey(typedUsername))), \(address)
             RETURNING id, username
@@ -224,14 +227,14 @@ public struct StaffStore: Sendable {
         async let client = locked(column: "remote_address", value: address, failuresMax: limits.loginFailuresPerAddressMax, excluding: id)
         let (u, c) = try await (user, client)
         let lockedOut = u || c
-        if lockedOut { try await database.client.query("DELETE FROM staff_login_failures WHERE id = \(id)") }
+        if lockedOut { try await queries.query("DELETE FROM staff_login_failures WHERE id = \(id)") }
         return LoginAttempt(id: id, throttleKey: key, auditName: key == typedUsername ? key : Self.unknownUser, lockedOut: lockedOut)
     }
 
     /// The password was right: this attempt and the user's earlier failures no longer count (the
     /// audit trail keeps them); failures older than a day are pruned.
     public func loginSucceeded(_ attempt: LoginAttempt) async throws {
-        try await database.client.query("""
+        try await queries.query("""
             DELETE FROM staff_login_failures WHERE id = \(attempt.id) OR username = \(attempt.throttleKey) OR occurred_at < now() - interval '1 day'
             """)
     }
@@ -254,7 +257,7 @@ public struct StaffStore: Sendable {
               SELECT count(*) >= \(failuresMax) AND max(occurred_at) - min(occurred_at) <= make_interval(secs => \(window))
                      AND max(occurred_at) > now() - make_interval(secs => \(lockout)) FROM f
               """
-        let rows = try await database.client.query(query)
+        let rows = try await queries.query(query)
         for try await locked in rows.decode(Bool?.self) { return locked ?? false }
         return false
     }
@@ -262,7 +265,7 @@ public struct StaffStore: Sendable {
     // MARK: Audit
 
     public func audit(actor: String, event: String, detail: String = "", address: String?) async throws {
-        try await database.client.query("""
+        try await queries.query("""
             INSERT INTO audit_events (actor, event, detail, remote_address)
             VALUES (\(String(actor.prefix(64))), \(event), \(detail), \(address))
             """)

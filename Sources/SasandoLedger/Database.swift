@@ -229,6 +229,23 @@ public final class SasandoDatabase: Service, Sendable {
     }
 }
 
+/// Statements on the pool that answer within a bound, or fail with `DatabaseUnavailable`: for the
+/// staff console, whose pages must answer (a 503) rather than hang on a query PostgresNIO never
+/// answers (see `withDeadline`).
+public struct BoundedQueries: Sendable {
+    public let database: SasandoDatabase
+    public let milliseconds: Int
+
+    public init(database: SasandoDatabase, milliseconds: Int) {
+        self.database = database
+        self.milliseconds = milliseconds
+    }
+
+    public func query(_ query: PostgresQuery) async throws -> PostgresRowSequence {
+        try await database.withDeadline(milliseconds: milliseconds) { [client = database.client] in try await client.query(query) }
+    }
+}
+
 /// The first of several answers resumes the waiting continuation; the others are dropped.
 private final class FirstAnswer<T: Sendable>: Sendable {
     private let waiting = Mutex<CheckedContinuation<T, any Error>?>(nil)

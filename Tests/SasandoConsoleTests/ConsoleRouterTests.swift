@@ -472,6 +472,28 @@ struct ConsoleRouterTests {
         }
     }
 
+    @Test("a database that does not answer gets the 503 page within the bound, not a hang")
+    func databaseSilence() async throws {
+        var limits = ConsoleFixture.testLimits
+        limits.databaseQueryMillisecondsMax = 500
+        try await ConsoleFixture.run(limits: limits) { client, fixture in
+            let session = try await client.login(fixture.operatorName)
+            // Another session holds the sessions table: every console request's session lookup waits.
+            try await fixture.database.client.withConnection { holder in
+                try await holder.query("BEGIN")
+                try await holder.query("LOCK TABLE staff_sessions IN ACCESS EXCLUSIVE MODE")
+                let started = ContinuousClock.now
+                let page = try await client.get("/dashboard", cookie: session.cookie)
+                let waited = ContinuousClock.now - started
+                try await holder.query("ROLLBACK")
+                #expect(page.status == .serviceUnavailable)
+                #expect(String(buffer: page.body).contains("The database did not answer"))
+                #expect(waited < .seconds(5), "\(waited)")
+            }
+            #expect(try await client.get("/dashboard", cookie: session.cookie).status == .ok)
+        }
+    }
+
     @Test("/metrics serves the Prometheus registry")
     func metrics() async throws {
         try await ConsoleFixture.run { client, fixture in
