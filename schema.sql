@@ -437,6 +437,21 @@ CREATE TABLE IF NOT EXISTS staff_request_keys (
 -- The previous release's signature had no wait bound: replaced by this one, whose bound defaults
 -- to NULL, so instances of that release keep working against this schema during a rolling upgrade.
 DROP FUNCTION IF EXISTS sasando_batch_snapshot(text[], text[], text[], text[], text[], text[], text[], text[], text[], text[], text[], text[], int, int);
+-- The release before this one returned no `reversed_*` columns: same arguments, other OUT
+-- parameters, which CREATE OR REPLACE cannot change. (Its instances read columns by name, so they
+-- keep working against this one during a rolling upgrade.)
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'sasando_batch_snapshot'
+               AND NOT ('reversed_terminals' = ANY(coalesce(proargnames, '{}')))) THEN
+        DROP FUNCTION sasando_batch_snapshot(text[], text[], text[], text[], text[], text[], text[], text[], text[], text[], text[], text[], int, int, int);
+    END IF;
+END $$;
+
+-- Reversals by the key of the payment they name: a payment that arrives after its own reversal
+-- (which was answered 25, original not found) is declined, not posted. Only reversal rows.
+CREATE INDEX IF NOT EXISTS transactions_reversal_originals ON transactions(terminal_id, original_stan, original_transmitted_at)
+    WHERE kind = 'reversal';
 
 -- Everything a batch's decision needs, read inside its transaction:
 --   the business day (FOR SHARE: a cut-over waits for the batch and the batch for a cut-over);
@@ -463,6 +478,7 @@ CREATE OR REPLACE FUNCTION sasando_batch_snapshot(
     OUT deposit_ids int8[], OUT deposit_balances int8[],
     OUT total_merchants text[], OUT total_dates text[], OUT total_collected int8[],
     OUT paid_products text[], OUT paid_customers text[], OUT paid_periods text[],
+    OUT reversed_terminals text[], OUT reversed_stans text[], OUT reversed_times text[],
     OUT transaction_ids int8[], OUT journal_ids int8[])
 LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
@@ -520,6 +536,14 @@ BEGIN
       INTO total_merchants, total_dates, total_collected
       FROM merchant_daily_totals m
      WHERE m.merchant_id = ANY(total_merchant_ids) AND m.business_date = ANY(total_business_dates::date[]);
+
+    -- Reversals already recorded for this batch's keys (read after the deposit locks: a reversal
+    -- from another instance that committed while this batch waited for them is seen).
+    SELECT coalesce(array_agg(t.terminal_id), '{}'), coalesce(array_agg(t.original_stan), '{}'), coalesce(array_agg(t.original_transmitted_at), '{}')
+      INTO reversed_terminals, reversed_stans, reversed_times
+      FROM transactions t
+      JOIN unnest(key_terminals, key_stans, key_times) AS k(tid, stan, tm)
+        ON t.kind = 'reversal' AND t.terminal_id = k.tid AND t.original_stan = k.stan AND t.original_transmitted_at = k.tm;
 
     SELECT coalesce(array_agg(p.product), '{}'), coalesce(array_agg(p.customer_id), '{}'), coalesce(array_agg(p.period), '{}')
       INTO paid_products, paid_customers, paid_periods

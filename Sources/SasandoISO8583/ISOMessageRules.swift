@@ -37,6 +37,25 @@ public enum ISOMessageRules {
         mandatoryFields(mti: message.mti, processingCode: message.fields[3]).first { message.fields[$0] == nil }
     }
 
+    /// Fields a response never echoes from its request: the MAC (recomputed on encoding), the
+    /// approval code (spec §2: approved payments only, set by the switch) and the switch-to-biller
+    /// fields 33 and 100 (§8).
+    static let notEchoed = [33, 38, 64, 100, 128]
+
+    /// Spec §3: a response echoes every request field it does not change, plus 39.
+    public static func answer(to request: ISOMessage, mti: String, code: String) -> ISOMessage {
+        var response = request
+        response.mti = mti
+        for field in notEchoed { response[field] = nil }
+        response[39] = code
+        return response
+    }
+
+    /// Financial and reconciliation responses carry field 15, the business date (spec §3).
+    public static func carriesBusinessDate(responseMTI: String) -> Bool {
+        responseMTI == "0210" || responseMTI == "0410" || responseMTI == "0510"
+    }
+
     /// The MTI of the answer to a request, or nil for MTIs that are not requests here.
     public static func responseMTI(for requestMTI: String) -> String? {
         switch requestMTI {

@@ -27,6 +27,9 @@ struct BatchSnapshot: Sendable {
     var paidBills: Set<String> = []
     /// Originals of reversals by key "terminal|stan|time".
     var originals: [String: Original] = [:]
+    /// Keys "terminal|stan|time" that a recorded reversal already names: a payment arriving with one
+    /// came after its own reversal (answered `25`), and is declined, never posted.
+    var reversedBeforeArrival: Set<String> = []
     /// Business dates already settled (reversals of them get `12`).
     var settledDates: Set<String> = []
     /// Business dates being settled right now, by another session (`SettlementLock`): a reversal of
@@ -154,6 +157,9 @@ enum BatchDecider {
         guard let terminal = s.terminals[r.terminalID], terminal.active, terminal.merchantID == r.merchantID else {
             return .declined(.doNotHonour)
         }
+        // The terminal was told its reversal found nothing (25): taking the money now would debit a
+        // payment point whose customer got it back. 12, invalid transaction.
+        if s.reversedBeforeArrival.contains(r.key) { return .declined(.invalidTransaction) }
         if !r.prepaid {
             let outstanding = r.billerBills.filter { !s.paidBills.contains(billKey(r.product, r.customerID, $0.period)) }
             if outstanding.isEmpty || r.payingBills.contains(where: { s.paidBills.contains(billKey(r.product, r.customerID, $0.period)) }) {

@@ -139,6 +139,9 @@ extension PostingEngine {
             let paidProducts = try r["paid_products"].decode([String].self), paidCustomers = try r["paid_customers"].decode([String].self)
             let paidPeriods = try r["paid_periods"].decode([String].self)
             for i in paidProducts.indices { s.paidBills.insert(BatchDecider.billKey(paidProducts[i], paidCustomers[i], paidPeriods[i])) }
+            let reversedTerminals = try r["reversed_terminals"].decode([String].self), reversedStans = try r["reversed_stans"].decode([String].self)
+            let reversedTimes = try r["reversed_times"].decode([String].self)
+            for i in reversedTerminals.indices { s.reversedBeforeArrival.insert("\(reversedTerminals[i])|\(reversedStans[i])|\(reversedTimes[i])") }
             s.transactionIDs = try r["transaction_ids"].decode([Int64].self)
             s.journalIDs = try r["journal_ids"].decode([Int64].self)
         }

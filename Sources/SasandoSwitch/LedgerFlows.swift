@@ -251,13 +251,21 @@ public struct LedgerFlows: TransactionFlows {
     }
 
     func respond(to request: ISOMessage, code: ResponseCode, businessDate: CalendarDate) -> ISOMessage {
-        var response = request
-        response.mti = ISOMessageRules.responseMTI(for: request.mti) ?? request.mti
-        response[64] = nil
-        response[128] = nil
-        response[39] = code.rawValue
+        var response = ISOMessageRules.answer(to: request, mti: ISOMessageRules.responseMTI(for: request.mti) ?? request.mti, code: code.rawValue)
         response[15] = businessDate.mmdd
         return response
+    }
+
+    public func businessDateForAnswers() async -> CalendarDate {
+        if let cached = businessDay.fresh() { return cached.date }
+        let current = try? await businessDay.database.withDeadline { [businessDay] in try await businessDay.current() }
+        return current?.date ?? businessDay.clockBusinessDate()
+    }
+
+    public func macKey(terminalID: String) async -> [UInt8]? {
+        let directory = TerminalDirectory(database: businessDay.database)
+        let record = try? await businessDay.database.withDeadline { try await directory.terminal(terminalID) }
+        return (record ?? nil)?.macKey
     }
 
     func response(to request: ISOMessage, decision: PostingDecision, businessDate: CalendarDate) -> ISOMessage {

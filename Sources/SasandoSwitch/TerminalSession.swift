@@ -12,6 +12,12 @@ public protocol TransactionFlows: Sendable {
     /// by the caller). Never throws: every failure is a response code. Nil: do not answer (the
     /// outcome is unknown; the terminal's reversal will settle it).
     func process(_ request: ISOMessage, terminal: TerminalRecord) async -> ISOMessage?
+    /// The business date for field 15 of answers the session gives itself (58, 63, 30): the
+    /// cached one, else the database's within its bound, else the clock rule.
+    func businessDateForAnswers() async -> CalendarDate
+    /// A provisioned terminal's MAC key (nil: unknown, or no answer within the bound), for answers
+    /// to MAC-carrying requests sent before sign-on, when the session has not loaded it yet.
+    func macKey(terminalID: String) async -> [UInt8]?
 }
 
 /// The switch side of one terminal connection: decode, bind field 41 to the certificate, check the
@@ -58,24 +64,26 @@ public final class TerminalSession: TerminalConnectionDelegate {
         do {
             request = try ISO8583Codec.decode(frame)
         } catch {
-            return formatError(error)
+            return await formatError(error)
         }
         if request.mti == "0810" {
             // A terminal acknowledging our cut-over notice (0800/201): nothing to answer.
             logger.debug("terminal acknowledged a network message", metadata: ["code": "\(request[70] ?? "")", "response": "\(request[39] ?? "")"])
             return .noReply
         }
-        guard let responseMTI = ISOMessageRules.responseMTI(for: request.mti) else {
-            return unsupportedMTI(request)
-        }
-        // Spec §1: field 41 must be the certificate's terminal ID.
+        // Spec §1: field 41 must be the certificate's terminal ID, on every message (an unknown
+        // MTI included); the answer is 63, audited, with a MAC when the terminal's key is known.
         guard request[41] == connection.terminalID else {
             await audit("terminal_mismatch", detail: "field 41 \(request[41] ?? "absent") on a connection authenticated as \(connection.terminalID)")
-            return await reply(respond(to: request, mti: responseMTI, code: .securityViolation), macKey: nil)
+            guard let answerMTI = ISOMessageRules.responseMTI(for: request.mti) ?? Self.answerMTI(forUnknown: request.mti) else { return .noReply }
+            return await reply(await respond(to: request, mti: answerMTI, code: .securityViolation), macKey: await macKeyIfKnown(for: request))
+        }
+        guard let responseMTI = ISOMessageRules.responseMTI(for: request.mti) else {
+            return await unsupportedMTI(request)
         }
         if let missing = ISOMessageRules.missingMandatoryField(in: request) {
             logger.notice("mandatory field missing", metadata: ["mti": "\(request.mti)", "field": "\(missing)"])
-            return await reply(respond(to: request, mti: responseMTI, code: .formatError), macKey: macKeyIfKnown(for: request))
+            return await reply(await respond(to: request, mti: responseMTI, code: .formatError), macKey: await macKeyIfKnown(for: request))
         }
         if request.mti == "0800" {
             return await network(request, responseMTI: responseMTI)
@@ -106,7 +114,7 @@ public final class TerminalSession: TerminalConnectionDelegate {
             registry.remove(connection.connectionID)
             await audit("sign_off")
         }
-        return await reply(respond(to: request, mti: responseMTI, code: code), macKey: nil)
+        return await reply(await respond(to: request, mti: responseMTI, code: code), macKey: nil)
     }
 
     private func checkTerminalForSignOn() async -> SessionStateMachine.SignOnCheck {
@@ -137,7 +145,9 @@ public final class TerminalSession: TerminalConnectionDelegate {
     private func transaction(_ request: ISOMessage, frame: [UInt8], responseMTI: String) async -> FrameOutcome {
         let (action, terminal) = state.withLock { ($0.machine.received(.transaction), $0.terminal) }
         if case .answer(let code) = action {
-            return await reply(respond(to: request, mti: responseMTI, code: code), macKey: terminal?.macKey)
+            // Before sign-on the session has no key yet: it looks the terminal's up, so the 58 is
+            // MAC'd like every answer to a MAC-carrying request (spec §7).
+            return await reply(await respond(to: request, mti: responseMTI, code: code), macKey: await macKeyIfKnown(for: request))
         }
         // Signed on implies the terminal was loaded at sign-on.
         guard let terminal else { preconditionFailure("signed on without a terminal record") }
@@ -147,7 +157,7 @@ public final class TerminalSession: TerminalConnectionDelegate {
                 break
             case .missing, .wrong:
                 await audit("mac_failure", detail: "\(request.mti) STAN \(request[11] ?? "")")
-                return await reply(respond(to: request, mti: responseMTI, code: .securityViolation), macKey: terminal.macKey)
+                return await reply(await respond(to: request, mti: responseMTI, code: .securityViolation), macKey: terminal.macKey)
             }
         }
         guard let response = await flows.process(request, terminal: terminal) else { return .noReply }
@@ -156,20 +166,21 @@ public final class TerminalSession: TerminalConnectionDelegate {
 
     // MARK: Answers
 
-    /// Spec §3: a response echoes every request field it does not change, plus 39. The MAC is
-    /// recomputed on encoding, never echoed.
-    func respond(to request: ISOMessage, mti: String, code: ResponseCode) -> ISOMessage {
-        var response = request
-        response.mti = mti
-        response[64] = nil
-        response[128] = nil
-        response[39] = code.rawValue
+    /// Spec §3: a response echoes every request field it does not change, plus 39 (and 15 for
+    /// financial and reconciliation responses). The MAC is recomputed on encoding, never echoed.
+    func respond(to request: ISOMessage, mti: String, code: ResponseCode) async -> ISOMessage {
+        var response = ISOMessageRules.answer(to: request, mti: mti, code: code.rawValue)
+        if ISOMessageRules.carriesBusinessDate(responseMTI: mti) { response[15] = await flows.businessDateForAnswers().mmdd }
         return response
     }
 
-    private func macKeyIfKnown(for request: ISOMessage) -> [UInt8]? {
+    /// The key for an answer to a MAC-carrying request (spec §7): the session's, else (before
+    /// sign-on) the certificate terminal's from the database. Nil for requests without a MAC, or
+    /// a terminal that is not provisioned.
+    private func macKeyIfKnown(for request: ISOMessage) async -> [UInt8]? {
         guard ISOMessageRules.requiresMAC(mti: request.mti) else { return nil }
-        return state.withLock { $0.terminal?.macKey }
+        if let key = state.withLock({ $0.terminal?.macKey }) { return key }
+        return await flows.macKey(terminalID: connection.terminalID)
     }
 
     private func reply(_ response: ISOMessage, macKey: [UInt8]?) async -> FrameOutcome {
@@ -194,37 +205,42 @@ public final class TerminalSession: TerminalConnectionDelegate {
         }
     }
 
-    private func formatError(_ error: ISODecodeError) -> FrameOutcome {
+    private func formatError(_ error: ISODecodeError) async -> FrameOutcome {
         // Spec §2: answer 30 when MTI, 11 and 41 are readable; otherwise log and close.
         guard error.canAnswerFormatError, let mti = error.mti, let responseMTI = ISOMessageRules.responseMTI(for: mti) else {
             logger.warning("unreadable message; closing", metadata: ["error": "\(error.kind)"])
             return .close(reason: "format error without MTI, STAN and terminal ID")
         }
         logger.notice("format error", metadata: ["error": "\(error.kind)", "mti": "\(mti)"])
-        var response = ISOMessage(mti: responseMTI)
         // Echo only what decoded cleanly and is needed to match the answer.
-        for field in [7, 11, 41] { response[field] = error.partial?[field] }
-        response[11] = error.stan
-        response[41] = error.terminalID
-        response[39] = ResponseCode.formatError.rawValue
-        guard let body = try? ISO8583Codec.encode(response) else {
-            return .close(reason: "format error; the readable fields cannot be echoed")
+        var request = ISOMessage(mti: mti)
+        for field in [7, 11, 41] { request[field] = error.partial?[field] }
+        request[11] = error.stan
+        request[41] = error.terminalID
+        // Spec §1 comes first: another terminal's ID in field 41 is 63 and audited, malformed or not.
+        var code = ResponseCode.formatError
+        if error.terminalID != connection.terminalID {
+            await audit("terminal_mismatch", detail: "field 41 \(error.terminalID ?? "absent") in a malformed \(mti) on a connection authenticated as \(connection.terminalID)")
+            code = .securityViolation
         }
-        return .reply(body)
+        return await reply(await respond(to: request, mti: responseMTI, code: code), macKey: await macKeyIfKnown(for: request))
     }
 
-    private func unsupportedMTI(_ request: ISOMessage) -> FrameOutcome {
+    /// The answer MTI of a request MTI this switch does not handle (third digit even: a request),
+    /// or nil for an unexpected response MTI (never answered).
+    static func answerMTI(forUnknown mti: String) -> String? {
+        let digits = Array(mti.utf8)
+        guard digits.count == 4, (digits[2] - 48) % 2 == 0, digits[2] < 57 else { return nil }
+        return String(decoding: [digits[0], digits[1], digits[2] + 1, digits[3]], as: UTF8.self)
+    }
+
+    private func unsupportedMTI(_ request: ISOMessage) async -> FrameOutcome {
         // Only requests (third digit even) are answered; an unexpected response MTI is dropped.
-        let digits = Array(request.mti.utf8)
-        guard digits.count == 4, (digits[2] - 48) % 2 == 0, digits[2] < 57 else {
+        guard let answerMTI = Self.answerMTI(forUnknown: request.mti) else {
             logger.notice("unexpected message type ignored", metadata: ["mti": "\(request.mti)"])
             return .noReply
         }
-        var response = request
-        response.mti = String(decoding: [digits[0], digits[1], digits[2] + 1, digits[3]], as: UTF8.self)
-        response[64] = nil
-        response[128] = nil
-        response[39] = ResponseCode.invalidTransaction.rawValue
+        let response = ISOMessageRules.answer(to: request, mti: answerMTI, code: ResponseCode.invalidTransaction.rawValue)
         guard let body = try? ISO8583Codec.encode(response) else { return .close(reason: "cannot answer unknown MTI") }
         return .reply(body)
     }

@@ -187,6 +187,15 @@ import Testing
         #expect(response.mti == "0410")
         #expect(response[39] == "25")
         #expect(try await Self.journals(h, terminal: folder.info.terminalID, stan: reversal[11]!) == 0)
+        // The original arrives after its reversal (it was stuck on the way): the terminal was told
+        // nothing was taken, so it is declined (12) and nothing is posted or marked paid.
+        let before = try await Self.deposit(h, folder.info.merchantID)
+        let late = try await client.send(neverSent, macKey: folder.macKey)
+        #expect(late[39] == "12")
+        #expect(try await Self.journals(h, terminal: folder.info.terminalID, stan: "999999") == 0)
+        #expect(try await Self.deposit(h, folder.info.merchantID) == before)
+        #expect(try await client.send(requests.inquiry(product: "PLNPOST", customerID: inquiry[48].flatMap { BillData.parseKey($0)?.customerID } ?? ""),
+                                      macKey: folder.macKey)[4] == inquiry[4], "the bills are still outstanding")
         await h.stop()
     }
 

@@ -203,6 +203,64 @@ struct TransportIntegrationTests {
             let response = try await client.send(requests.inquiry(product: "PLNPOST", customerID: "512345678901"), macKey: folder.macKey)
             #expect(response.mti == "0210")
             #expect(response[39] == "58")
+            // Spec §7 and §3: MAC'd like every answer to a MAC-carrying request, with field 15.
+            #expect(try Self.macIsValid(response, key: folder.macKey))
+            #expect(response[15]?.count == 4)
+            await client.close()
+        }
+    }
+
+    /// Whether a response's MAC (64, or 128 with a secondary bitmap) is the one `key` gives.
+    static func macIsValid(_ response: ISOMessage, key: [UInt8]) throws -> Bool {
+        var bare = response
+        bare[64] = nil
+        bare[128] = nil
+        let expected = try ISO8583Codec.decode(ISO8583Codec.encodeWithMAC(bare, key: key))
+        let field = response[128] != nil ? 128 : 64
+        return response[field] != nil && response[field] == expected[field]
+    }
+
+    /// Spec §7: responses to 0200/0400/0401/0500 carry a MAC, the session's own 30 and 63 answers
+    /// included; §1: another terminal's field 41 is 63 on every message; §2: 38 only on approved payments.
+    @Test func sessionAnswersCarryTheMACAndField15() async throws {
+        try await withHarness { harness in
+            let (client, requests, folder) = try await harness.signedOn(0)
+            let inquiry = requests.inquiry(product: "PLNPOST", customerID: "512345678901")
+
+            // A format error the decoder finds (field 49 missing): 30, MAC'd, field 15.
+            var missing49 = inquiry
+            missing49[49] = nil
+            let formatError = try await client.send(body: try ISO8583Codec.encodeWithMAC(missing49, key: folder.macKey), key: Self.key(missing49))
+            #expect(formatError.mti == "0210")
+            #expect(formatError[39] == "30")
+            #expect(try Self.macIsValid(formatError, key: folder.macKey))
+            #expect(formatError[15]?.count == 4)
+
+            // Another terminal's ID in field 41: 63, MAC'd with this session's key, field 15.
+            let other = harness.folders[1].info
+            var foreign = TerminalRequests(terminalID: other.terminalID, merchantID: other.merchantID)
+                .inquiry(product: "PLNPOST", customerID: "512345678901")
+            foreign[11] = "99\(Int.random(in: 1000...9999))"
+            let mismatch = try await client.send(body: try ISO8583Codec.encodeWithMAC(foreign, key: folder.macKey), key: Self.key(foreign))
+            #expect(mismatch[39] == "63")
+            #expect(try Self.macIsValid(mismatch, key: folder.macKey))
+            #expect(mismatch[15]?.count == 4)
+
+            // The same for a message type the switch does not handle.
+            var unknown = ISOMessage(mti: "0100")
+            unknown[7] = inquiry[7]
+            unknown[11] = "98\(Int.random(in: 1000...9999))"
+            unknown[41] = other.terminalID
+            let unknownAnswer = try await client.send(body: try ISO8583Codec.encode(unknown), key: Self.key(unknown))
+            #expect(unknownAnswer.mti == "0110")
+            #expect(unknownAnswer[39] == "63")
+
+            // Field 38 sent on an inquiry is not echoed: approved payments only.
+            var with38 = requests.inquiry(product: "PLNPOST", customerID: "512345678901")
+            with38[38] = "ABCDEF"
+            let answered = try await client.send(with38, macKey: folder.macKey)
+            #expect(answered[39] == "00")
+            #expect(answered[38] == nil)
             await client.close()
         }
     }
