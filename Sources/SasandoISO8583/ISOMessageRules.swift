@@ -51,6 +51,28 @@ public enum ISOMessageRules {
         return response
     }
 
+    /// The first of fields 7 (MMDDhhmmss), 12 (hhmmss) and 13 (MMDD) that is present but no real
+    /// date or time of day (month 13, 25 o'clock), or nil. Their format (digits) the codec checks.
+    public static func impossibleDateOrTime(in message: ISOMessage) -> Int? {
+        func number(_ s: Substring) -> Int { Int(s) ?? -1 }
+        func isDay(_ mmdd: Substring) -> Bool {
+            let month = number(mmdd.prefix(2)), day = number(mmdd.suffix(2))
+            let days = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]  // any year: 29 February may be real
+            return (1...12).contains(month) && (1...days[month - 1]).contains(day)
+        }
+        func isTime(_ hhmmss: Substring) -> Bool {
+            let parts = [hhmmss.prefix(2), hhmmss.dropFirst(2).prefix(2), hhmmss.suffix(2)].map(number)
+            return (0...23).contains(parts[0]) && (0...59).contains(parts[1]) && (0...59).contains(parts[2])
+        }
+        if let f7 = message.fields[7], f7.count == 10, !(isDay(Substring(f7).prefix(4)) && isTime(Substring(f7).suffix(6))) { return 7 }
+        if let f12 = message.fields[12], f12.count == 6, !isTime(Substring(f12)) { return 12 }
+        if let f13 = message.fields[13], f13.count == 4, !isDay(Substring(f13)) { return 13 }
+        return nil
+    }
+
+    /// Spec §2, field 32: the acquiring institution, Bank NTT.
+    public static let acquiringInstitution = "129"
+
     /// Financial and reconciliation responses carry field 15, the business date (spec §3).
     public static func carriesBusinessDate(responseMTI: String) -> Bool {
         responseMTI == "0210" || responseMTI == "0410" || responseMTI == "0510"

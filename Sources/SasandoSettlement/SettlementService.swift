@@ -302,6 +302,14 @@ public struct SettlementService: Sendable {
 
     // MARK: Terminal reconciliation (0500)
 
+    /// Whether a request with this (41, 11, 7) key was recorded: a 0500 is not recorded itself,
+    /// but one that reuses a recorded request's key is a reused key all the same (spec §3: 94).
+    public func isRecordedKey(terminalID: String, stan: String, transmittedAt: String) async throws -> Bool {
+        try await database.client.query("""
+            SELECT 1 FROM transactions WHERE terminal_id = \(terminalID) AND stan = \(stan) AND transmitted_at = \(transmittedAt)
+            """, logger: logger).returnedAnyRow()
+    }
+
     /// 76/88: the terminal's payments approved on `date` (reversed ones included), field 4 + fee;
     /// 77/89: those of them reversed (a reversal with postings).
     public func terminalTotals(terminalID: String, date: CalendarDate) async throws -> TerminalTotals {

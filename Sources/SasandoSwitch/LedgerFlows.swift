@@ -84,6 +84,9 @@ public struct LedgerFlows: TransactionFlows {
         // Field 42 names the payment point; a terminal may act only for its own.
         guard request[42] == terminal.merchantID else { return .answer(.notPermitted) }
         guard request[49] == "360" else { return .answer(.invalidTransaction) }
+        // Spec §2: field 32 is Bank NTT's own code; 7, 12 and 13 real dates and times (else 30).
+        guard request[32] == ISOMessageRules.acquiringInstitution else { return .answer(.invalidTransaction) }
+        if ISOMessageRules.impossibleDateOrTime(in: request) != nil { return .answer(.formatError) }
         switch request.mti {
         case "0200":
             guard request[18] == "6021" else { return .answer(.invalidTransaction) }
@@ -194,15 +197,20 @@ public struct LedgerFlows: TransactionFlows {
         guard let field15 = request[15], let date = inferBusinessDate(mmdd: field15, current: businessDate) else {
             return respond(to: request, code: .formatError, businessDate: businessDate)
         }
-        let totals: TerminalTotals
+        let totals: TerminalTotals?
         do {
             totals = try await settlement.database.withDeadline { [settlement] in
-                try await settlement.terminalTotals(terminalID: terminal.terminalID, date: date)
+                // Spec §3: a key another request already used is 94, whatever the message type.
+                if try await settlement.isRecordedKey(terminalID: terminal.terminalID, stan: request[11] ?? "", transmittedAt: request[7] ?? "") {
+                    return nil
+                }
+                return try await settlement.terminalTotals(terminalID: terminal.terminalID, date: date)
             }
         } catch {
             logger.warning("reconciliation totals unavailable; answering 91", metadata: ["error": "\(error)"])
             return respond(to: request, code: .systemUnavailable, businessDate: businessDate)
         }
+        guard let totals else { return respond(to: request, code: .duplicateDifferentContent, businessDate: businessDate) }
         let ours = Self.reconciliationFields(totals)
         let matches = Self.reconciliationMatches(request: request, ours: ours)
         var response = respond(to: request, code: matches ? .approved : .reconciliationMismatch, businessDate: date)

@@ -27,6 +27,11 @@ public struct SessionStateMachine: Sendable, Equatable {
         case checkTerminal
         /// Signed on: hand the request to the transaction flows.
         case process
+        /// A sign-on is being checked: wait for `signOnChecked`, then ask again. A terminal may
+        /// pipeline its first request right behind its sign-on (spec §1: 32 in flight); answering
+        /// it `58` because the check had not finished would be the switch's timing, not the
+        /// terminal's mistake.
+        case waitForSignOn
     }
 
     public enum SignOnCheck: Sendable, Equatable {
@@ -63,7 +68,11 @@ public struct SessionStateMachine: Sendable, Equatable {
         case .otherNetworkManagement:
             return state == .signedOn ? .answer(.invalidTransaction) : .answer(.notPermitted)
         case .transaction:
-            return state == .signedOn ? .process : .answer(.notPermitted)
+            switch state {
+            case .signedOn: return .process
+            case .signingOn: return .waitForSignOn
+            case .connected, .signedOff: return .answer(.notPermitted)
+            }
         }
     }
 

@@ -32,6 +32,9 @@ public final class TerminalSession: TerminalConnectionDelegate {
 
     struct SessionState {
         var machine = SessionStateMachine()
+        /// Transactions that arrived while the sign-on was being checked (`waitForSignOn`); resumed
+        /// when the check ends. At most the in-flight window (32) of them.
+        var waitingForSignOn: [CheckedContinuation<Void, Never>] = []
         /// Loaded at sign-on; the MAC key and status of the terminal on this connection.
         var terminal: TerminalRecord?
     }
@@ -103,7 +106,13 @@ public final class TerminalSession: TerminalConnectionDelegate {
         var action = state.withLock { $0.machine.received(kind) }
         if action == .checkTerminal {
             let check = await checkTerminalForSignOn()
-            action = state.withLock { $0.machine.signOnChecked(check) }
+            let waiting: [CheckedContinuation<Void, Never>]
+            (action, waiting) = state.withLock { s in
+                let action = s.machine.signOnChecked(check)
+                defer { s.waitingForSignOn = [] }
+                return (action, s.waitingForSignOn)
+            }
+            for request in waiting { request.resume() }
         }
         guard case .answer(let code) = action else {
             preconditionFailure("network management never proceeds to transaction flows")
@@ -143,7 +152,20 @@ public final class TerminalSession: TerminalConnectionDelegate {
     // MARK: Transactions (0200, 0400, 0401, 0500)
 
     private func transaction(_ request: ISOMessage, frame: [UInt8], responseMTI: String) async -> FrameOutcome {
-        let (action, terminal) = state.withLock { ($0.machine.received(.transaction), $0.terminal) }
+        var (action, terminal) = state.withLock { ($0.machine.received(.transaction), $0.terminal) }
+        if action == .waitForSignOn {
+            // The check is bounded (the database wait), so this wait is too.
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let stillSigningOn = state.withLock { s -> Bool in
+                    guard s.machine.state == .signingOn else { return false }
+                    s.waitingForSignOn.append(continuation)
+                    return true
+                }
+                if !stillSigningOn { continuation.resume() }
+            }
+            (action, terminal) = state.withLock { ($0.machine.received(.transaction), $0.terminal) }
+            if action == .waitForSignOn { action = .answer(.notPermitted) }  // another sign-on began meanwhile
+        }
         if case .answer(let code) = action {
             // Before sign-on the session has no key yet: it looks the terminal's up, so the 58 is
             // MAC'd like every answer to a MAC-carrying request (spec §7).

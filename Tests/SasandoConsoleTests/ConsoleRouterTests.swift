@@ -480,12 +480,14 @@ struct ConsoleRouterTests {
             let session = try await client.login(fixture.operatorName)
             // Another session holds the sessions table: every console request's session lookup waits.
             try await fixture.database.client.withConnection { holder in
-                try await holder.query("BEGIN")
-                try await holder.query("LOCK TABLE staff_sessions IN ACCESS EXCLUSIVE MODE")
+                // `.get()`: on a connection, `query(String)` is PostgresNIO's future API, and
+                // awaiting it without `.get()` does not wait: the lock must be held before the request.
+                _ = try await holder.query("BEGIN").get()
+                _ = try await holder.query("LOCK TABLE staff_sessions IN ACCESS EXCLUSIVE MODE").get()
                 let started = ContinuousClock.now
                 let page = try await client.get("/dashboard", cookie: session.cookie)
                 let waited = ContinuousClock.now - started
-                try await holder.query("ROLLBACK")
+                _ = try await holder.query("ROLLBACK").get()
                 #expect(page.status == .serviceUnavailable)
                 #expect(String(buffer: page.body).contains("The database did not answer"))
                 #expect(waited < .seconds(5), "\(waited)")

@@ -77,4 +77,15 @@ import Testing
         #expect(ISOMessageRules.responseMTI(for: "0800") == "0810")
         #expect(ISOMessageRules.responseMTI(for: "0210") == nil)
     }
+
+    @Test func impossibleDatesAndTimesAreFound() {
+        func message(_ fields: [Int: String]) -> ISOMessage { ISOMessage(mti: "0200", fields: fields) }
+        #expect(ISOMessageRules.impossibleDateOrTime(in: message([7: "1130235959", 12: "000000", 13: "0229"])) == nil)
+        #expect(ISOMessageRules.impossibleDateOrTime(in: message([7: "1131000000"])) == 7)
+        #expect(ISOMessageRules.impossibleDateOrTime(in: message([7: "0001120000"])) == 7)
+        #expect(ISOMessageRules.impossibleDateOrTime(in: message([7: "1130240000"])) == 7)
+        #expect(ISOMessageRules.impossibleDateOrTime(in: message([12: "126000"])) == 12)
+        #expect(ISOMessageRules.impossibleDateOrTime(in: message([13: "0230"])) == 13)
+        #expect(ISOMessageRules.impossibleDateOrTime(in: message([13: "1301"])) == 13)
+    }
 }

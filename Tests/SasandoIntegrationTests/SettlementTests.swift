@@ -215,6 +215,12 @@ struct IsolatedDatabase {
         #expect(wrongCount[39] == "95")
         #expect(wrongCount[76] == "0000000005")
         #expect(wrongCount[77] == "0000000001")
+        // A 0500 reusing a recorded payment's (41, 11, 7) key: 94 (spec §3), no totals.
+        var reused = Self.reconciliation(r0, date: day0, count: Int64(t0.count), amount: t0Amount, reversals: 1, reversalAmount: t0Reversed)
+        (reused[11], reused[7]) = (paid[0].request[11], paid[0].request[7])
+        let reusedAnswer = try await c0.send(reused, macKey: f0.macKey)
+        #expect(reusedAnswer[39] == "94")
+        #expect(reusedAnswer[76] == reused[76], "the terminal's own figures, echoed, not the switch's")
 
         // While the cut-over runs: 90, nothing recorded.
         try await h.database.client.query("UPDATE business_day SET state = 'cutting_over'")

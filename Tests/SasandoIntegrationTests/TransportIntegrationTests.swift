@@ -255,12 +255,37 @@ struct TransportIntegrationTests {
             #expect(unknownAnswer.mti == "0110")
             #expect(unknownAnswer[39] == "63")
 
+            // §2: field 32 is Bank NTT's (else 12); 7, 12 and 13 real dates and times (else 30, MAC'd).
+            var otherBank = requests.inquiry(product: "PLNPOST", customerID: "512345678901")
+            otherBank[32] = "999"
+            #expect(try await client.send(otherBank, macKey: folder.macKey)[39] == "12")
+            for (field, value) in [(7, "1399120000"), (12, "250000"), (13, "0230")] {
+                var impossible = requests.inquiry(product: "PLNPOST", customerID: "512345678901")
+                impossible[field] = value
+                let answer = try await client.send(impossible, macKey: folder.macKey)
+                #expect(answer[39] == "30", "field \(field) = \(value)")
+                #expect(try Self.macIsValid(answer, key: folder.macKey))
+            }
+
             // Field 38 sent on an inquiry is not echoed: approved payments only.
             var with38 = requests.inquiry(product: "PLNPOST", customerID: "512345678901")
             with38[38] = "ABCDEF"
             let answered = try await client.send(with38, macKey: folder.macKey)
             #expect(answered[39] == "00")
             #expect(answered[38] == nil)
+            await client.close()
+        }
+    }
+
+    /// Spec §1 allows 32 requests in flight: one pipelined right behind its sign-on waits for the
+    /// sign-on's check instead of getting 58 for the switch's own timing.
+    @Test func aRequestPipelinedBehindItsSignOnIsProcessed() async throws {
+        try await withHarness { harness in
+            let (client, requests, folder) = try await harness.connect(0)
+            let signOn = client.sendFuture(requests.signOn())
+            let inquiry = client.sendFuture(requests.inquiry(product: "PLNPOST", customerID: "512345678901"), macKey: folder.macKey)
+            #expect(try await signOn.get()[39] == "00")
+            #expect(try await inquiry.get()[39] == "00")
             await client.close()
         }
     }

@@ -42,10 +42,18 @@ struct SessionStateMachineTests {
         #expect(machine.received(.transaction) == .process)
     }
 
-    @Test func transactionWhileSigningOnIsNotPermitted() {
+    /// Pipelined behind the sign-on: it waits for the check, then is processed (or 58 if refused).
+    @Test func transactionWhileSigningOnWaitsForTheCheck() {
         var machine = SessionStateMachine()
         _ = machine.received(.signOn)
-        #expect(machine.received(.transaction) == .answer(.notPermitted))
+        #expect(machine.received(.transaction) == .waitForSignOn)
+        _ = machine.signOnChecked(.permitted)
+        #expect(machine.received(.transaction) == .process)
+        var refused = SessionStateMachine()
+        _ = refused.received(.signOn)
+        #expect(refused.received(.transaction) == .waitForSignOn)
+        _ = refused.signOnChecked(.unknownTerminal)
+        #expect(refused.received(.transaction) == .answer(.notPermitted))
     }
 
     @Test func blockedTerminalGets05() {
