@@ -234,9 +234,10 @@ public final class TerminalSession: TerminalConnectionDelegate {
             return .close(reason: "format error without MTI, STAN and terminal ID")
         }
         logger.notice("format error", metadata: ["error": "\(error.kind)", "mti": "\(mti)"])
-        // Echo only what decoded cleanly and is needed to match the answer.
-        var request = ISOMessage(mti: mti)
-        for field in [7, 11, 41] { request[field] = error.partial?[field] }
+        // Spec §3: echo every field, here every one that decoded cleanly (all of them when only a
+        // mandatory field is missing).
+        var request = error.partial ?? ISOMessage(mti: mti)
+        request.mti = mti
         request[11] = error.stan
         request[41] = error.terminalID
         // Spec §1 comes first: another terminal's ID in field 41 is 63 and audited, malformed or not.

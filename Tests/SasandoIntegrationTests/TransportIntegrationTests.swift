@@ -235,6 +235,7 @@ struct TransportIntegrationTests {
             #expect(formatError[39] == "30")
             #expect(try Self.macIsValid(formatError, key: folder.macKey))
             #expect(formatError[15]?.count == 4)
+            #expect(formatError[48] == missing49[48] && formatError[4] == missing49[4], "every field that decoded is echoed")
 
             // Another terminal's ID in field 41: 63, MAC'd with this session's key, field 15.
             let other = harness.folders[1].info
