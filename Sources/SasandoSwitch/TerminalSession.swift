@@ -82,7 +82,7 @@ public final class TerminalSession: TerminalConnectionDelegate {
             return await reply(await respond(to: request, mti: answerMTI, code: .securityViolation), macKey: await macKeyIfKnown(for: request))
         }
         guard let responseMTI = ISOMessageRules.responseMTI(for: request.mti) else {
-            return await unsupportedMTI(request)
+            return unsupportedMTI(request)
         }
         if let missing = ISOMessageRules.missingMandatoryField(in: request) {
             logger.notice("mandatory field missing", metadata: ["mti": "\(request.mti)", "field": "\(missing)"])
@@ -257,7 +257,7 @@ public final class TerminalSession: TerminalConnectionDelegate {
         return String(decoding: [digits[0], digits[1], digits[2] + 1, digits[3]], as: UTF8.self)
     }
 
-    private func unsupportedMTI(_ request: ISOMessage) async -> FrameOutcome {
+    private func unsupportedMTI(_ request: ISOMessage) -> FrameOutcome {
         // Only requests (third digit even) are answered; an unexpected response MTI is dropped.
         guard let answerMTI = Self.answerMTI(forUnknown: request.mti) else {
             logger.notice("unexpected message type ignored", metadata: ["mti": "\(request.mti)"])
