@@ -29,6 +29,15 @@ struct Cutover: AsyncParsableCommand {
         let (before, after) = try await withDatabase(database, logger: logger) { db in
             let service = BusinessDayService(database: db, cutoverHourWITA: hour)
             let before = try await service.refresh().date
+            // A retry after a "did it work?" moment would close the next date too and skip a
+            // business day: without --from, a date already ahead of the calendar is not closed.
+            let clock = service.clockBusinessDate()
+            if from == nil, before > clock {
+                throw CommandFailure("""
+                    business date \(before) is already ahead of the calendar (by the clock it is \(clock)); nothing changed. \
+                    To close it anyway: sasando cutover --from \(before)
+                    """)
+            }
             let after = try await service.cutover(actor: actor, from: from ?? before)
             return (before, after)
         }
