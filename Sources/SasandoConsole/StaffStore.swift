@@ -104,7 +104,14 @@ public struct StaffStore: Sendable {
         try await audit(actor: actor, event: "staff_password_set", detail: username, address: nil)
     }
 
-    /// Ends every session of the user (a lost phone, a shared screen). Returns how many.
+    /// Staff ends every session of a user (a lost phone, a shared screen), audited. Returns how many.
+    public func logOut(username: String, actor: String) async throws -> Int {
+        let ended = try await endSessions(username: username)
+        try await audit(actor: actor, event: "staff_sessions_ended", detail: "\(username): \(ended)", address: nil)
+        return ended
+    }
+
+    /// Ends every session of the user. Returns how many.
     public func endSessions(username: String) async throws -> Int {
         let rows = try await queries.query("DELETE FROM staff_sessions WHERE username = \(username) RETURNING 1")
         var ended = 0

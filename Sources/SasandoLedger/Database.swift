@@ -25,9 +25,8 @@ public enum DatabaseConfiguration {
             throw DatabaseURLError(description: "SASANDO_DATABASE_URL must look like postgres://user@host:port/database, got \(redacted(url: url))")
         }
         let database = String(components.path.drop(while: { $0 == "/" }))
-        let sslMode = components.queryItems?.first(where: { $0.name == "sslmode" })?.value ?? "disable"
         var tls: PostgresClient.Configuration.TLS = .disable
-        if sslMode == "require" {
+        if requiresTLS(components) {
             tls = .require(.makeClientConfiguration())
         }
         var configuration = PostgresClient.Configuration(
@@ -46,12 +45,17 @@ public enum DatabaseConfiguration {
     public static func connection(url: String, connectWaitMilliseconds: Int) throws -> PostgresConnection.Configuration {
         let pool = try client(url: url, connectWaitMilliseconds: connectWaitMilliseconds)
         guard let host = pool.host else { throw DatabaseURLError(description: "no host in \(redacted(url: url))") }
-        let requireTLS = URLComponents(string: url)?.queryItems?.first(where: { $0.name == "sslmode" })?.value == "require"
+        let requireTLS = URLComponents(string: url).map(requiresTLS) ?? false
         var configuration = PostgresConnection.Configuration(
             host: host, port: pool.port ?? 5432, username: pool.username, password: pool.password, database: pool.database,
             tls: requireTLS ? .require(try NIOSSLContext(configuration: .makeClientConfiguration())) : .disable)
         configuration.options.connectTimeout = .milliseconds(Int64(connectWaitMilliseconds))
         return configuration
+    }
+
+    /// `sslmode=require` (anything else, or none: no TLS, the project's loopback cluster).
+    static func requiresTLS(_ components: URLComponents) -> Bool {
+        components.queryItems?.first(where: { $0.name == "sslmode" })?.value == "require"
     }
 
     public static func redacted(url: String) -> String {

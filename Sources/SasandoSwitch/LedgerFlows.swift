@@ -33,11 +33,7 @@ public struct LedgerFlows: TransactionFlows {
     public func process(_ request: ISOMessage, terminal: TerminalRecord) async -> ISOMessage? {
         let day: (date: CalendarDate, cuttingOver: Bool)
         do {
-            if let cached = businessDay.fresh() {
-                day = cached
-            } else {
-                day = try await businessDay.database.withDeadline { [businessDay] in try await businessDay.current() }
-            }
+            day = try await currentDay()
         } catch {
             logger.warning("business day unavailable; answering 91", metadata: ["error": "\(error)"])
             return respond(to: request, code: .systemUnavailable, businessDate: businessDay.clockBusinessDate())
@@ -264,16 +260,15 @@ public struct LedgerFlows: TransactionFlows {
         return response
     }
 
-    public func businessDateForAnswers() async -> CalendarDate {
-        if let cached = businessDay.fresh() { return cached.date }
-        let current = try? await businessDay.database.withDeadline { [businessDay] in try await businessDay.current() }
-        return current?.date ?? businessDay.clockBusinessDate()
+    /// The business day a request is decided on: the cached one (polled every
+    /// `businessDayPollMilliseconds`), else read within the database wait bound.
+    func currentDay() async throws -> (date: CalendarDate, cuttingOver: Bool) {
+        if let cached = businessDay.fresh() { return cached }
+        return try await businessDay.database.withDeadline { [businessDay] in try await businessDay.current() }
     }
 
-    public func macKey(terminalID: String) async -> [UInt8]? {
-        let directory = TerminalDirectory(database: businessDay.database)
-        let record = try? await businessDay.database.withDeadline { try await directory.terminal(terminalID) }
-        return (record ?? nil)?.macKey
+    public func businessDateForAnswers() async -> CalendarDate {
+        (try? await currentDay())?.date ?? businessDay.clockBusinessDate()
     }
 
     func response(to request: ISOMessage, decision: PostingDecision, businessDate: CalendarDate) -> ISOMessage {

@@ -15,9 +15,6 @@ public protocol TransactionFlows: Sendable {
     /// The business date for field 15 of answers the session gives itself (58, 63, 30): the
     /// cached one, else the database's within its bound, else the clock rule.
     func businessDateForAnswers() async -> CalendarDate
-    /// A provisioned terminal's MAC key (nil: unknown, or no answer within the bound), for answers
-    /// to MAC-carrying requests sent before sign-on, when the session has not loaded it yet.
-    func macKey(terminalID: String) async -> [UInt8]?
 }
 
 /// The switch side of one terminal connection: decode, bind field 41 to the certificate, check the
@@ -202,7 +199,8 @@ public final class TerminalSession: TerminalConnectionDelegate {
     private func macKeyIfKnown(for request: ISOMessage) async -> [UInt8]? {
         guard ISOMessageRules.requiresMAC(mti: request.mti) else { return nil }
         if let key = state.withLock({ $0.terminal?.macKey }) { return key }
-        return await flows.macKey(terminalID: connection.terminalID)
+        let record = try? await directory.database.withDeadline { [directory, connection] in try await directory.terminal(connection.terminalID) }
+        return (record ?? nil)?.macKey
     }
 
     private func reply(_ response: ISOMessage, macKey: [UInt8]?) async -> FrameOutcome {

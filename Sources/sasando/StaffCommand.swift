@@ -28,6 +28,10 @@ struct Staff: AsyncParsableCommand {
         }
     }
 
+    static func setDisabled(_ target: Target, _ disabled: Bool, _ database: DatabaseOptions) async throws {
+        try await withStore(database) { try await $0.setDisabled(username: target.user, disabled, actor: target.actor) }
+    }
+
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Staff users: role, disabled or not, open sessions.")
         @OptionGroup var database: DatabaseOptions
@@ -47,8 +51,7 @@ struct Staff: AsyncParsableCommand {
         @OptionGroup var target: Target
 
         func run() async throws {
-            let target = self.target
-            try await Staff.withStore(database) { try await $0.setDisabled(username: target.user, true, actor: target.actor) }
+            try await Staff.setDisabled(target, true, database)
             print("staff user \(target.user) disabled; their sessions ended")
         }
     }
@@ -59,8 +62,7 @@ struct Staff: AsyncParsableCommand {
         @OptionGroup var target: Target
 
         func run() async throws {
-            let target = self.target
-            try await Staff.withStore(database) { try await $0.setDisabled(username: target.user, false, actor: target.actor) }
+            try await Staff.setDisabled(target, false, database)
             print("staff user \(target.user) enabled")
         }
     }
@@ -88,9 +90,7 @@ struct Staff: AsyncParsableCommand {
         func run() async throws {
             let target = self.target
             try await Staff.withStore(database) { store in
-                let ended = try await store.endSessions(username: target.user)
-                try await store.audit(actor: target.actor, event: "staff_sessions_ended", detail: "\(target.user): \(ended)", address: nil)
-                print("\(ended) session(s) of \(target.user) ended")
+                print("\(try await store.logOut(username: target.user, actor: target.actor)) session(s) of \(target.user) ended")
             }
         }
     }
