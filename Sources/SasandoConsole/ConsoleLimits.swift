@@ -20,6 +20,8 @@ public struct ConsoleLimits: Sendable {
     public var auditRowsMax = 200
     /// Payment points listed on one page.
     public var paymentPointsMax = 1_000
+    /// Terminals listed on one page.
+    public var terminalsMax = 2_000
     /// Password length accepted by `sasando staff add`; bcrypt reads at most 72 bytes.
     public static let passwordBytesMin = 12
     public static let passwordBytesMax = 72

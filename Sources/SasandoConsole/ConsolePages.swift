@@ -28,6 +28,7 @@ struct ConsolePages: Sendable {
         group.post("/cutover") { _, context in try await cutover(context) }
         group.post("/settle") { _, context in try await settle(context) }
         group.post("/payment-points/topup") { _, context in try await topUp(context) }
+        registerAccessControl(on: group)
     }
 
     // MARK: Helpers
@@ -37,7 +38,7 @@ struct ConsolePages: Sendable {
     }
 
     /// The details a notice may carry, in the order they are signed.
-    static let noticeFields = ["notice", "date", "merchant", "balance"]
+    static let noticeFields = ["notice", "date", "merchant", "balance", "terminal", "limit"]
 
     /// A redirect after a POST to a page that shows what was done. The notice is signed with the
     /// session's own secret (its CSRF token), so a crafted link cannot show a staff user a false
@@ -67,6 +68,14 @@ struct ConsolePages: Sendable {
         case "already-settled": return (false, "\(q["date"] ?? "?") was already settled: nothing changed.")
         case "topup": return (true, "Deposit of \(q["merchant"] ?? "?") topped up; balance \(q["balance"] ?? "?").")
         case "topup-repeat": return (false, "That top-up form had already been sent: nothing more was credited to \(q["merchant"] ?? "?"); balance \(q["balance"] ?? "?").")
+        case "terminal-blocked": return (true, "Terminal \(q["terminal"] ?? "?") of \(q["merchant"] ?? "?") blocked: its requests get 05 from now on.")
+        case "terminal-active": return (true, "Terminal \(q["terminal"] ?? "?") of \(q["merchant"] ?? "?") unblocked.")
+        case "terminal-unchanged": return (false, "Terminal \(q["terminal"] ?? "?") was already so: nothing changed.")
+        case "point-blocked": return (true, "Payment point \(q["merchant"] ?? "?") blocked: all its terminals get 05 from now on.")
+        case "point-active": return (true, "Payment point \(q["merchant"] ?? "?") unblocked.")
+        case "point-unchanged": return (false, "Payment point \(q["merchant"] ?? "?") was already so: nothing changed.")
+        case "limit-set": return (true, "The daily limit of \(q["merchant"] ?? "?") is now \(q["limit"] ?? "?").")
+        case "limit-unchanged": return (false, "The daily limit of \(q["merchant"] ?? "?") was already \(q["limit"] ?? "?"): nothing changed.")
         default: return nil
         }
     }
@@ -229,13 +238,21 @@ struct ConsolePages: Sendable {
         var rows: [[String]] = []
         let result = try await queries.query("""
             SELECT p.merchant_id, p.name, p.status, coalesce(d.balance, 0)::int8, coalesce(c.balance, 0)::int8,
-                   (SELECT count(*) FROM terminals t WHERE t.merchant_id = p.merchant_id)::int8
+                   (SELECT count(*) FROM terminals t WHERE t.merchant_id = p.merchant_id)::int8,
+                   (SELECT count(*) FROM terminals t WHERE t.merchant_id = p.merchant_id AND t.status = 'blocked')::int8,
+                   p.daily_limit_sen,
+                   coalesce((SELECT m.collected_sen FROM merchant_daily_totals m WHERE m.merchant_id = p.merchant_id
+                              AND m.business_date = (SELECT b.business_date FROM business_day b WHERE b.id = 1)), 0)::int8
             FROM payment_points p LEFT JOIN accounts d ON d.code = 'DEP:' || p.merchant_id LEFT JOIN accounts c ON c.code = 'COM:' || p.merchant_id
             ORDER BY p.merchant_id LIMIT \(limits.paymentPointsMax)
             """)
-        for try await (merchant, name, status, deposit, commission, terminals) in result.decode((String, String, String, Int64, Int64, Int64).self) {
-            var row = [HTML.escape(merchant), HTML.escape(name), HTML.escape(status), "\(terminals)",
-                       HTML.money(deposit) + (deposit < limits.depositAlertSenMin ? " ⚠" : ""), HTML.money(commission)]
+        for try await (merchant, name, status, deposit, commission, terminals, blockedTerminals, limit, collected)
+            in result.decode((String, String, String, Int64, Int64, Int64, Int64, Int64, Int64).self) {
+            let terminalsCell = "<a href=\"/terminals?merchant=\(HTML.queryValue(merchant))\">\(terminals)</a>"
+                + (blockedTerminals > 0 ? " (\(blockedTerminals) blocked)" : "")
+            var row = [HTML.escape(merchant), HTML.escape(name), HTML.escape(status), terminalsCell,
+                       HTML.money(deposit) + (deposit < limits.depositAlertSenMin ? " ⚠" : ""), HTML.money(commission),
+                       HTML.money(limit), HTML.money(collected) + (collected >= limit ? " ⚠" : "")]
             if context.staff.isSupervisor {
                 row.append("""
                     <form class="inline" method="post" action="/payment-points/topup">\(HTML.csrfField(context.staff))\
@@ -244,12 +261,18 @@ struct ConsolePages: Sendable {
                     <input name="amount" inputmode="numeric" placeholder="Rupiah" size="12" required>\
                     <button type="submit">Top up</button></form>
                     """)
+                row.append(limitForm(merchant: merchant, context.staff)
+                           + statusForm(action: "/payment-points/status", field: "merchant", id: merchant, blocked: status == "blocked", context.staff))
             }
             rows.append(row)
         }
-        var headers = ["Payment point", "Name", "Status", "#Terminals", "#Deposit", "#Commission"]
-        if context.staff.isSupervisor { headers.append("Top-up (supervisor)") }
-        let body = "<div class=\"card\">\(HTML.table(headers, rows, id: "payment-points"))</div>"
+        var headers = ["Payment point", "Name", "Status", "#Terminals", "#Deposit", "#Commission", "#Daily limit", "#Collected today"]
+        if context.staff.isSupervisor { headers += ["Top-up (supervisor)", "Limit, block or unblock (supervisor)"] }
+        let body = """
+            <div class="card"><p class="muted">Collected today: bills and fees of the current business date, held against the \
+            daily limit (past it, payments get 61). A blocked payment point's terminals get 05.</p>
+            \(HTML.table(headers, rows, id: "payment-points"))</div>
+            """
         return Pages.html(.ok, HTML.page(title: "Payment points and deposits", staff: context.staff, body: body, message: notice(request, context.staff)))
     }
 

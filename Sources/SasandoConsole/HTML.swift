@@ -53,7 +53,7 @@ enum HTML {
         if let staff {
             nav = """
                 <nav><a href="/dashboard">Dashboard</a><a href="/transactions">Transactions</a><a href="/settlement">Settlement</a>\
-                <a href="/payment-points">Payment points</a><a href="/audit">Audit log</a></nav>
+                <a href="/payment-points">Payment points</a><a href="/terminals">Terminals</a><a href="/audit">Audit log</a></nav>
                 <form class="inline" method="post" action="/logout">\(csrfField(staff))\
                 <span>\(escape(staff.username)) (\(escape(staff.role.rawValue)))</span><button type="submit">Log out</button></form>
                 """

@@ -154,7 +154,7 @@ func newTopUpKey() -> String {
 
 @Suite("Staff console router", .serialized)
 struct ConsoleRouterTests {
-    static let pages = ["/dashboard", "/transactions", "/settlement", "/payment-points", "/audit"]
+    static let pages = ["/dashboard", "/transactions", "/settlement", "/payment-points", "/terminals", "/audit"]
 
     @Test("no session: pages redirect to the login page, actions get 401")
     func noSession() async throws {
@@ -505,6 +505,73 @@ struct ConsoleRouterTests {
             let response = try await client.execute(uri: "/metrics", method: .get)
             #expect(response.status == .ok)
             #expect(String(buffer: response.body).contains("sasando_responses_total{mti=\"0210\",response_code=\"00\"} 1"))
+        }
+    }
+
+    @Test("supervisor: block and unblock a terminal and a payment point, set a daily limit; operators refused; each audited once")
+    func accessControl() async throws {
+        try await ConsoleFixture.run { client, fixture in
+            let terminal = "CT" + String(format: "%06d", Int.random(in: 0...999_999))
+            let directory = TerminalDirectory(database: fixture.database)
+            try await directory.insertTerminal(terminalID: terminal, merchantID: fixture.merchantID, macKey: Array(repeating: 7, count: 32))
+            func status() async throws -> TerminalListing? { try await directory.terminals(merchantID: fixture.merchantID).first }
+
+            let operatorSession = try await client.login(fixture.operatorName)
+            let list = String(buffer: try await client.get("/terminals?merchant=\(fixture.merchantID)", cookie: operatorSession.cookie).body)
+            #expect(list.contains(terminal) && !list.contains("action=\"/terminals/status\""))
+            let forbidden = try await client.post("/terminals/status", session: operatorSession,
+                                                  form: "csrf=\(operatorSession.csrf)&terminal=\(terminal)&status=blocked&reason=lost")
+            #expect(forbidden.status == .forbidden)
+            #expect(try await status()?.status == .active)
+
+            let session = try await client.login(fixture.supervisorName)
+            let page = String(buffer: try await client.get("/terminals?merchant=\(fixture.merchantID)", cookie: session.cookie).body)
+            #expect(page.contains("action=\"/terminals/status\""))
+            let block = try await client.post("/terminals/status", session: session,
+                                              form: "csrf=\(session.csrf)&terminal=\(terminal)&status=blocked&reason=stolen+at+night")
+            #expect(block.status == .seeOther)
+            #expect(try await status()?.status == .blocked)
+            let shown = String(buffer: try await client.get(try #require(block.headers[.location]), cookie: session.cookie).body)
+            #expect(shown.contains("Terminal \(terminal) of \(fixture.merchantID) blocked"))
+            let twice = try await client.post("/terminals/status", session: session,
+                                              form: "csrf=\(session.csrf)&terminal=\(terminal)&status=blocked&reason=stolen+at+night")
+            #expect(twice.headers[.location]?.contains("notice=terminal-unchanged") == true)
+            for form in ["terminal=\(terminal)&status=blocked&reason=+", "terminal=\(terminal)&status=gone&reason=x",
+                         "terminal=ZZZZZZZZ&status=active&reason=x", "terminal=%00&status=active&reason=x"] {
+                #expect(try await client.post("/terminals/status", session: session, form: "csrf=\(session.csrf)&\(form)").status == .badRequest, "\(form)")
+            }
+            #expect(try await client.post("/terminals/status", session: session,
+                                          form: "csrf=\(session.csrf)&terminal=\(terminal)&status=active&reason=found").status == .seeOther)
+            #expect(try await status()?.status == .active)
+
+            let point = try await client.post("/payment-points/status", session: session,
+                                              form: "csrf=\(session.csrf)&merchant=\(fixture.merchantID)&status=blocked&reason=audit")
+            #expect(point.headers[.location]?.contains("notice=point-blocked") == true)
+            #expect(try await status()?.paymentPointStatus == .blocked)
+            let points = String(buffer: try await client.get("/payment-points", cookie: session.cookie).body)
+            #expect(points.contains("value=\"active\""))   // the row now offers Unblock
+            #expect(try await client.post("/payment-points/status", session: session,
+                                          form: "csrf=\(session.csrf)&merchant=\(fixture.merchantID)&status=active&reason=cleared").status == .seeOther)
+            #expect(try await status()?.paymentPointStatus == .active)
+
+            let limit = try await client.post("/payment-points/limit", session: session,
+                                              form: "csrf=\(session.csrf)&merchant=\(fixture.merchantID)&limit=Rp+25.000.000")
+            #expect(limit.headers[.location]?.contains("notice=limit-set") == true)
+            #expect(try await directory.paymentPoints().first { $0.merchantID == fixture.merchantID }?.dailyLimit == Sen.rupiah(25_000_000))
+            for bad in ["25000000.00", "99.999.999.999", "-5"] {
+                #expect(try await client.post("/payment-points/limit", session: session,
+                                              form: "csrf=\(session.csrf)&merchant=\(fixture.merchantID)&limit=\(bad)").status == .badRequest, "\(bad)")
+            }
+            #expect(try await client.post("/payment-points/limit", session: session,
+                                          form: "csrf=\(session.csrf)&merchant=NTTPP0000000099&limit=1000").status == .badRequest)
+            #expect(try await directory.paymentPoints().first { $0.merchantID == fixture.merchantID }?.dailyLimit == Sen.rupiah(25_000_000))
+
+            let events = try await fixture.auditEvents(actor: fixture.supervisorName)
+            for (event, times) in [("terminal_blocked", 1), ("terminal_unblocked", 1), ("payment_point_blocked", 1),
+                                   ("payment_point_unblocked", 1), ("payment_point_daily_limit_set", 1)] {
+                #expect(events.filter { $0 == event }.count == times, "\(event)")
+            }
+            #expect(try await fixture.auditEvents(actor: fixture.operatorName).contains("staff_forbidden"))
         }
     }
 }

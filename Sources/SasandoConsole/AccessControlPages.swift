@@ -1,0 +1,142 @@
+import Hummingbird
+import SasandoCore
+import SasandoLedger
+
+/// Who may transact: the terminals page, and the supervisor's actions on terminals and payment
+/// points (block, unblock, daily limit). Each action is one audited statement
+/// (`TerminalDirectory`), holds for the next request at every switch instance, and is idempotent:
+/// sending the same form twice changes nothing the second time, and says so.
+extension ConsolePages {
+    func registerAccessControl(on group: RouterGroup<StaffRequestContext>) {
+        group.get("/terminals") { request, context in try await terminalsPage(request, context) }
+        group.post("/terminals/status") { _, context in try await terminalStatus(context) }
+        group.post("/payment-points/status") { _, context in try await paymentPointStatus(context) }
+        group.post("/payment-points/limit") { _, context in try await dailyLimit(context) }
+    }
+
+    static func isIdentifier(_ value: String, length: Int) -> Bool {
+        value.utf8.count == length && value.utf8.allSatisfy { (0x21...0x7E).contains($0) }
+    }
+
+    func terminalsPage(_ request: Request, _ context: StaffRequestContext) async throws -> Response {
+        let merchant = query(request)["merchant"].flatMap { Self.isIdentifier($0, length: 15) ? $0 : nil }
+        var rows: [[String]] = []
+        let result = try await queries.query("""
+            SELECT t.terminal_id, t.merchant_id, t.status, p.status
+              FROM terminals t JOIN payment_points p ON p.merchant_id = t.merchant_id
+             WHERE (\(merchant)::text IS NULL OR t.merchant_id = \(merchant))
+             ORDER BY t.terminal_id LIMIT \(limits.terminalsMax)
+            """)
+        for try await (terminal, point, status, pointStatus) in result.decode((String, String, String, String).self) {
+            var row = [HTML.escape(terminal), "<a href=\"/terminals?merchant=\(HTML.queryValue(point))\">\(HTML.escape(point))</a>",
+                       HTML.escape(status) + (pointStatus == "blocked" ? " (payment point blocked)" : "")]
+            if context.staff.isSupervisor {
+                row.append(statusForm(action: "/terminals/status", field: "terminal", id: terminal, blocked: status == "blocked",
+                                      context.staff))
+            }
+            rows.append(row)
+        }
+        var headers = ["Terminal", "Payment point", "Status"]
+        if context.staff.isSupervisor { headers.append("Block or unblock (supervisor)") }
+        let scope = merchant.map { "Terminals of \(HTML.escape($0)). <a href=\"/terminals\">All terminals</a>." } ?? "All terminals"
+        let body = """
+            <div class="card"><p class="muted">\(scope) At most \(limits.terminalsMax). A blocked terminal's sign-ons, \
+            inquiries and payments get 05 from its next request, at every switch instance.</p>
+            \(HTML.table(headers, rows, id: "terminals"))</div>
+            """
+        return Pages.html(.ok, HTML.page(title: "Terminals", staff: context.staff, body: body, message: notice(request, context.staff)))
+    }
+
+    /// A block (or unblock) form with its reason, for a terminal or a payment point.
+    func statusForm(action: String, field: String, id: String, blocked: Bool, _ staff: StaffSession) -> String {
+        """
+        <form class="inline" method="post" action="\(action)">\(HTML.csrfField(staff))\
+        <input type="hidden" name="\(field)" value="\(HTML.escape(id))">\
+        <input type="hidden" name="status" value="\(blocked ? "active" : "blocked")">\
+        <input name="reason" placeholder="Reason" size="16" maxlength="\(TerminalDirectory.statusReasonCharactersMax)" required>\
+        <button type="submit">\(blocked ? "Unblock" : "Block")</button></form>
+        """
+    }
+
+    func limitForm(merchant: String, _ staff: StaffSession) -> String {
+        """
+        <form class="inline" method="post" action="/payment-points/limit">\(HTML.csrfField(staff))\
+        <input type="hidden" name="merchant" value="\(HTML.escape(merchant))">\
+        <input name="limit" inputmode="numeric" placeholder="Daily limit, Rupiah" size="14" required>\
+        <button type="submit">Set limit</button></form>
+        """
+    }
+
+    /// The status and reason a block/unblock form sent, or the 400 page saying what is wrong.
+    func statusChangeForm(_ context: StaffRequestContext) -> Result<(status: EntityStatus, reason: String), StatusFormRefusal> {
+        guard let status = context.form["status"].flatMap(EntityStatus.init(rawValue:)) else {
+            return .failure(StatusFormRefusal(response: Pages.error(.badRequest, "Nothing was changed: the form is out of date. Reload the page.",
+                                                                    staff: context.staff)))
+        }
+        let reason = context.form["reason"] ?? ""
+        if let problem = TerminalDirectory.reasonProblem(reason) {
+            return .failure(StatusFormRefusal(response: Pages.error(.badRequest, "Nothing was changed: \(problem).", staff: context.staff)))
+        }
+        return .success((status, reason))
+    }
+
+    struct StatusFormRefusal: Error { let response: Response }
+
+    func terminalStatus(_ context: StaffRequestContext) async throws -> Response {
+        if let refused = try await requireSupervisor(context, action: "terminal block/unblock") { return refused }
+        let terminal = context.form["terminal"] ?? ""
+        guard Self.isIdentifier(terminal, length: 8) else { return Pages.error(.badRequest, "Unknown terminal.", staff: context.staff) }
+        let (status, reason): (EntityStatus, String)
+        switch statusChangeForm(context) {
+        case .success(let form): (status, reason) = form
+        case .failure(let refusal): return refusal.response
+        }
+        let change = try await TerminalDirectory(database: database).changeTerminalStatus(terminal, to: status, actor: context.staff.username,
+                                                                                         reason: reason)
+        guard let merchant = change.merchantID, change.outcome != .notFound else {
+            return Pages.error(.badRequest, "Nothing was changed: there is no terminal \(terminal).", staff: context.staff)
+        }
+        let notice = change.outcome == .unchanged ? "terminal-unchanged" : "terminal-\(status.rawValue)"
+        return redirect("/terminals", notice: ["notice": notice, "terminal": terminal, "merchant": merchant], context.staff)
+    }
+
+    func paymentPointStatus(_ context: StaffRequestContext) async throws -> Response {
+        if let refused = try await requireSupervisor(context, action: "payment point block/unblock") { return refused }
+        let merchant = context.form["merchant"] ?? ""
+        guard Self.isIdentifier(merchant, length: 15) else { return Pages.error(.badRequest, "Unknown payment point.", staff: context.staff) }
+        let (status, reason): (EntityStatus, String)
+        switch statusChangeForm(context) {
+        case .success(let form): (status, reason) = form
+        case .failure(let refusal): return refusal.response
+        }
+        let change = try await TerminalDirectory(database: database).changePaymentPointStatus(merchant, to: status, actor: context.staff.username,
+                                                                                             reason: reason)
+        guard change.outcome != .notFound else {
+            return Pages.error(.badRequest, "Nothing was changed: there is no payment point \(merchant).", staff: context.staff)
+        }
+        let notice = change.outcome == .unchanged ? "point-unchanged" : "point-\(status.rawValue)"
+        return redirect("/payment-points", notice: ["notice": notice, "merchant": merchant], context.staff)
+    }
+
+    func dailyLimit(_ context: StaffRequestContext) async throws -> Response {
+        if let refused = try await requireSupervisor(context, action: "daily limit") { return refused }
+        let merchant = context.form["merchant"] ?? ""
+        guard Self.isIdentifier(merchant, length: 15) else { return Pages.error(.badRequest, "Unknown payment point.", staff: context.staff) }
+        let sen: Int64
+        do {
+            sen = try Sen.parseTypedRupiah(context.form["limit"] ?? "").value
+        } catch {
+            return Pages.error(.badRequest, "The daily limit was not changed. \(error.description)", staff: context.staff)
+        }
+        guard sen <= TerminalDirectory.dailyLimitSenMax else {
+            return Pages.error(.badRequest, "The daily limit was not changed: it is at most \(Sen(TerminalDirectory.dailyLimitSenMax)).",
+                               staff: context.staff)
+        }
+        let change = try await TerminalDirectory(database: database).setDailyLimit(merchant, sen: sen, actor: context.staff.username)
+        guard change.previous != nil else {
+            return Pages.error(.badRequest, "The daily limit was not changed: there is no payment point \(merchant).", staff: context.staff)
+        }
+        return redirect("/payment-points", notice: ["notice": change.changed ? "limit-set" : "limit-unchanged", "merchant": merchant,
+                                                    "limit": Sen(sen).description], context.staff)
+    }
+}

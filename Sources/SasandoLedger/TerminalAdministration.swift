@@ -1,0 +1,167 @@
+import PostgresNIO
+import SasandoCore
+
+/// Bank staff's controls over who may transact: block a terminal (lost or stolen, a suspected
+/// fraud) or a whole payment point, unblock it, and set a payment point's daily limit (field 61).
+///
+/// Each change is one statement that changes the row and writes its audit event together, so an
+/// audited change always happened and a change is never unaudited. Nothing is cached: a session's
+/// sign-on reads the terminal, and every posting batch reads terminal and payment point status and
+/// the limit inside its own transaction, so a change holds for the next request at every instance
+/// at once (a blocked terminal's payments and inquiries get `05`, its sign-on `05`; past the limit
+/// `61`).
+public struct StatusChange: Sendable, Equatable {
+    public enum Outcome: Sendable, Equatable {
+        /// Changed, and audited.
+        case changed
+        /// Already so: nothing written, nothing audited.
+        case unchanged
+        case notFound
+    }
+    public var outcome: Outcome
+    /// The payment point a terminal belongs to (terminals only; nil when not found).
+    public var merchantID: String?
+    public init(outcome: Outcome, merchantID: String?) { self.outcome = outcome; self.merchantID = merchantID }
+}
+
+/// A payment point's daily limit change (sen). `previous` is nil when there is no such payment point.
+public struct DailyLimitChange: Sendable, Equatable {
+    public var previous: Int64?
+    public var changed: Bool
+    public init(previous: Int64?, changed: Bool) { self.previous = previous; self.changed = changed }
+}
+
+public struct TerminalListing: Sendable, Equatable {
+    public var terminalID: String
+    public var merchantID: String
+    public var status: EntityStatus
+    public var paymentPointStatus: EntityStatus
+}
+
+public struct PaymentPointListing: Sendable, Equatable {
+    public var merchantID: String
+    public var name: String
+    public var status: EntityStatus
+    public var dailyLimit: Sen
+    /// Collected (bills + fees, less reversals) on the current business date: what the limit is held against.
+    public var collectedToday: Sen
+    public var deposit: Sen
+    public var terminals: Int
+    public var blockedTerminals: Int
+}
+
+extension TerminalDirectory {
+    /// Longest reason kept in the audit log for a block or unblock.
+    public static let statusReasonCharactersMax = 200
+    /// Highest daily limit staff may set (Rp 10.000.000.000): a payment point in a housing complex
+    /// collects a small part of that; a typo of a few zeros more is refused, not applied.
+    public static let dailyLimitSenMax: Int64 = 10_000_000_000 * 100
+
+    /// Why a block or unblock reason is refused (nil: fine): it goes into the audit log as typed,
+    /// so one line of 1...`statusReasonCharactersMax` characters with something in it.
+    public static func reasonProblem(_ reason: String) -> String? {
+        let blank = reason.unicodeScalars.allSatisfy { $0 == " " || $0 == "\t" }
+        guard !blank, reason.count <= statusReasonCharactersMax,
+              !reason.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            return "a reason is 1-\(statusReasonCharactersMax) characters on one line, for the audit log"
+        }
+        return nil
+    }
+
+    /// Blocks or unblocks a terminal, audited in the same statement.
+    public func changeTerminalStatus(_ terminalID: String, to status: EntityStatus, actor: String, reason: String) async throws -> StatusChange {
+        let event = status == .blocked ? "terminal_blocked" : "terminal_unblocked"
+        // Under READ COMMITTED a concurrent change of the same row is waited for and the UPDATE's
+        // condition re-checked on the new row: of two identical changes at once, one is audited.
+        let rows = try await database.client.query("""
+            WITH target AS (SELECT merchant_id FROM terminals WHERE terminal_id = \(terminalID)),
+            changed AS (UPDATE terminals SET status = \(status.rawValue)
+                         WHERE terminal_id = \(terminalID) AND status <> \(status.rawValue) RETURNING merchant_id),
+            audited AS (INSERT INTO audit_events (actor, event, detail)
+                        SELECT \(actor), \(event), \(terminalID) || ' (' || merchant_id || '): ' || \(reason) FROM changed RETURNING 1)
+            SELECT (SELECT merchant_id FROM target), EXISTS (SELECT 1 FROM audited)
+            """)
+        for try await (merchant, changed) in rows.decode((String?, Bool).self) {
+            guard let merchant else { return StatusChange(outcome: .notFound, merchantID: nil) }
+            return StatusChange(outcome: changed ? .changed : .unchanged, merchantID: merchant)
+        }
+        throw LedgerError("terminal status change returned no row")
+    }
+
+    /// Blocks or unblocks a payment point (every terminal of it), audited in the same statement.
+    public func changePaymentPointStatus(_ merchantID: String, to status: EntityStatus, actor: String, reason: String) async throws -> StatusChange {
+        let event = status == .blocked ? "payment_point_blocked" : "payment_point_unblocked"
+        let rows = try await database.client.query("""
+            WITH target AS (SELECT merchant_id FROM payment_points WHERE merchant_id = \(merchantID)),
+            changed AS (UPDATE payment_points SET status = \(status.rawValue)
+                         WHERE merchant_id = \(merchantID) AND status <> \(status.rawValue) RETURNING 1),
+            audited AS (INSERT INTO audit_events (actor, event, detail)
+                        SELECT \(actor), \(event), \(merchantID) || ': ' || \(reason) FROM changed RETURNING 1)
+            SELECT (SELECT merchant_id FROM target), EXISTS (SELECT 1 FROM audited)
+            """)
+        for try await (merchant, changed) in rows.decode((String?, Bool).self) {
+            guard merchant != nil else { return StatusChange(outcome: .notFound, merchantID: nil) }
+            return StatusChange(outcome: changed ? .changed : .unchanged, merchantID: merchantID)
+        }
+        throw LedgerError("payment point status change returned no row")
+    }
+
+    /// Sets a payment point's daily limit in sen (0...`dailyLimitSenMax`), audited with the old and
+    /// new values in the same statement. A limit below what was already collected today stops
+    /// further payments today (`61`); it never undoes one.
+    public func setDailyLimit(_ merchantID: String, sen: Int64, actor: String) async throws -> DailyLimitChange {
+        precondition((0...Self.dailyLimitSenMax).contains(sen), "callers check the range")
+        let rows = try await database.client.query("""
+            WITH target AS (SELECT daily_limit_sen FROM payment_points WHERE merchant_id = \(merchantID)),
+            changed AS (UPDATE payment_points SET daily_limit_sen = \(sen)
+                         WHERE merchant_id = \(merchantID) AND daily_limit_sen <> \(sen) RETURNING 1),
+            audited AS (INSERT INTO audit_events (actor, event, detail)
+                        SELECT \(actor), 'payment_point_daily_limit_set',
+                               format('%s: %s -> %s sen', \(merchantID)::text, (SELECT daily_limit_sen FROM target), \(sen)::int8)
+                          FROM changed RETURNING 1)
+            SELECT (SELECT daily_limit_sen FROM target), EXISTS (SELECT 1 FROM audited)
+            """)
+        for try await (previous, changed) in rows.decode((Int64?, Bool).self) {
+            return DailyLimitChange(previous: previous, changed: changed)
+        }
+        throw LedgerError("daily limit change returned no row")
+    }
+
+    /// Terminals, by ID; optionally one payment point's, or only the blocked ones (the terminal or its payment point).
+    public func terminals(merchantID: String? = nil, blockedOnly: Bool = false) async throws -> [TerminalListing] {
+        let rows = try await database.client.query("""
+            SELECT t.terminal_id, t.merchant_id, t.status, p.status
+              FROM terminals t JOIN payment_points p ON p.merchant_id = t.merchant_id
+             WHERE (\(merchantID)::text IS NULL OR t.merchant_id = \(merchantID))
+               AND (NOT \(blockedOnly) OR t.status = 'blocked' OR p.status = 'blocked')
+             ORDER BY t.terminal_id
+            """)
+        var listing: [TerminalListing] = []
+        for try await (id, merchant, status, pointStatus) in rows.decode((String, String, String, String).self) {
+            listing.append(TerminalListing(terminalID: id, merchantID: merchant, status: EntityStatus(rawValue: status) ?? .blocked,
+                                           paymentPointStatus: EntityStatus(rawValue: pointStatus) ?? .blocked))
+        }
+        return listing
+    }
+
+    /// Payment points with their limit, what they collected on the current business date, deposit and terminals.
+    public func paymentPoints() async throws -> [PaymentPointListing] {
+        let rows = try await database.client.query("""
+            SELECT p.merchant_id, p.name, p.status, p.daily_limit_sen,
+                   coalesce((SELECT m.collected_sen FROM merchant_daily_totals m
+                              WHERE m.merchant_id = p.merchant_id AND m.business_date = (SELECT b.business_date FROM business_day b WHERE b.id = 1)), 0),
+                   coalesce((SELECT a.balance FROM accounts a WHERE a.code = \(AccountCode.deposit(""))::text || p.merchant_id), 0),
+                   (SELECT count(*) FROM terminals t WHERE t.merchant_id = p.merchant_id),
+                   (SELECT count(*) FROM terminals t WHERE t.merchant_id = p.merchant_id AND t.status = 'blocked')
+              FROM payment_points p ORDER BY p.merchant_id
+            """)
+        var listing: [PaymentPointListing] = []
+        for try await (id, name, status, limit, collected, deposit, terminals, blocked)
+            in rows.decode((String, String, String, Int64, Int64, Int64, Int64, Int64).self) {
+            listing.append(PaymentPointListing(merchantID: id, name: name, status: EntityStatus(rawValue: status) ?? .blocked,
+                                               dailyLimit: Sen(limit), collectedToday: Sen(collected), deposit: Sen(deposit),
+                                               terminals: Int(terminals), blockedTerminals: Int(blocked)))
+        }
+        return listing
+    }
+}

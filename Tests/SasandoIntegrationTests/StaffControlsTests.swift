@@ -1,0 +1,113 @@
+import Foundation
+import PostgresNIO
+import SasandoCore
+import SasandoISO8583
+import SasandoLedger
+import Testing
+
+/// Bank staff's controls (`sasando terminals`, `sasando payment-points`) against a real switch:
+/// a block holds for a live session's next request, is audited once, leaves the payment point's
+/// other terminals alone and is undone by unblock; a daily limit set by staff holds (`61`).
+@Suite struct StaffControlsTests {
+    static func audits(_ h: SwitchHarness, _ event: String, mentioning id: String) async throws -> Int64 {
+        try await IntegrationEnvironment.int(h.database, "SELECT count(*) FROM audit_events WHERE event = \(event) AND detail LIKE \(id + "%")")
+    }
+
+    @Test func blockedTerminalIsRefusedAtItsNextRequestAndUnblockRestoresIt() async throws {
+        let h = try await SwitchHarness.start()
+        let (client, requests, folder) = try await h.signedOn(0)
+        let (neighbour, neighbourRequests, neighbourFolder) = try await h.signedOn(1)
+        let id = folder.info.terminalID
+
+        let blocked = try await h.directory.changeTerminalStatus(id, to: .blocked, actor: "ops.test", reason: "stolen from the shop")
+        #expect(blocked == StatusChange(outcome: .changed, merchantID: folder.info.merchantID))
+        let refused = try await client.send(requests.inquiry(product: "PLNPOST", customerID: PaymentFlowTests.customer(12)), macKey: folder.macKey)
+        #expect(refused[39] == "05")
+        // The same payment point's other terminal goes on.
+        let other = try await neighbour.send(neighbourRequests.inquiry(product: "PLNPOST", customerID: PaymentFlowTests.customer(12)),
+                                             macKey: neighbourFolder.macKey)
+        #expect(other[39] == "00")
+        #expect(try await neighbour.send(neighbourRequests.payment(from: other), macKey: neighbourFolder.macKey)[39] == "00")
+
+        // Blocking again changes and audits nothing.
+        #expect(try await h.directory.changeTerminalStatus(id, to: .blocked, actor: "ops.test", reason: "again").outcome == .unchanged)
+        #expect(try await Self.audits(h, "terminal_blocked", mentioning: id) == 1)
+
+        #expect(try await h.directory.changeTerminalStatus(id, to: .active, actor: "ops.test", reason: "found").outcome == .changed)
+        #expect(try await Self.audits(h, "terminal_unblocked", mentioning: id) == 1)
+        let inquiry = try await client.send(requests.inquiry(product: "PLNPOST", customerID: PaymentFlowTests.customer(12)), macKey: folder.macKey)
+        #expect(inquiry[39] == "00")
+        #expect(try await client.send(requests.payment(from: inquiry), macKey: folder.macKey)[39] == "00")
+
+        #expect(try await h.directory.changeTerminalStatus("ZZZZZZZZ", to: .blocked, actor: "ops.test", reason: "x").outcome == .notFound)
+        await h.stop()
+    }
+
+    @Test func blockedPaymentPointRefusesEveryTerminalUntilUnblocked() async throws {
+        let h = try await SwitchHarness.start()
+        let (client, requests, folder) = try await h.signedOn(0)
+        let merchant = folder.info.merchantID
+        #expect(try await h.directory.changePaymentPointStatus(merchant, to: .blocked, actor: "ops.test", reason: "audit finding").outcome == .changed)
+        #expect(try await client.send(requests.inquiry(product: "PDAMKPG", customerID: PaymentFlowTests.customer(8)), macKey: folder.macKey)[39] == "05")
+        // A terminal that signs on now is refused too.
+        let (late, lateRequests, _) = try await h.connect(2)
+        #expect(try await late.send(lateRequests.signOn())[39] == "05")
+        let listed = try await h.directory.terminals(merchantID: merchant, blockedOnly: true)
+        #expect(listed.count == h.folders.count && listed.allSatisfy { $0.paymentPointStatus == .blocked && $0.status == .active })
+
+        #expect(try await h.directory.changePaymentPointStatus(merchant, to: .active, actor: "ops.test", reason: "cleared").outcome == .changed)
+        #expect(try await Self.audits(h, "payment_point_unblocked", mentioning: merchant) == 1)
+        #expect(try await client.send(requests.inquiry(product: "PDAMKPG", customerID: PaymentFlowTests.customer(8)), macKey: folder.macKey)[39] == "00")
+        await late.close()
+        await h.stop()
+    }
+
+    @Test func dailyLimitSetByStaffHoldsForTheNextPayment() async throws {
+        let h = try await SwitchHarness.start()
+        let (client, requests, folder) = try await h.signedOn(0)
+        let merchant = folder.info.merchantID
+        let change = try await h.directory.setDailyLimit(merchant, sen: 100, actor: "ops.test")
+        #expect(change == DailyLimitChange(previous: 100_000_000_000, changed: true))
+        let before = try await PaymentFlowTests.deposit(h, merchant)
+        let inquiry = try await client.send(requests.inquiry(product: "IPL", customerID: PaymentFlowTests.customer(10)), macKey: folder.macKey)
+        #expect(inquiry[39] == "00")
+        #expect(try await client.send(requests.payment(from: inquiry), macKey: folder.macKey)[39] == "61")
+        #expect(try await PaymentFlowTests.deposit(h, merchant) == before)
+        #expect(try await h.directory.setDailyLimit(merchant, sen: 100, actor: "ops.test") == DailyLimitChange(previous: 100, changed: false))
+        #expect(try await Self.audits(h, "payment_point_daily_limit_set", mentioning: merchant) == 1)
+        #expect(try await h.directory.setDailyLimit("NOSUCHMERCHANT0", sen: 100, actor: "ops.test").previous == nil)
+
+        let listing = try #require(try await h.directory.paymentPoints().first { $0.merchantID == merchant })
+        #expect(listing.dailyLimit == Sen(100) && listing.terminals == h.folders.count && listing.deposit.value == before)
+        await h.stop()
+    }
+
+    /// The commands themselves (the real binary): a block from the CLI holds for the live session;
+    /// a typo is a usage error (64), an unknown terminal a failure (1), a repeat changes nothing (0).
+    @Test func cliBlocksAndUnblocksALiveTerminal() async throws {
+        let binary = try #require(CrashRecoveryTests.binary, "SASANDO_BIN is not set: run ./scripts/test")
+        let h = try await SwitchHarness.start()
+        let (client, requests, folder) = try await h.signedOn(0)
+        let id = folder.info.terminalID
+
+        let block = try CrashRecoveryTests.run(binary, ["terminals", "block", "--terminal", id, "--reason", "lost", "--actor", "ops.test"])
+        #expect(block.status == 0 && block.output.contains("\(id) (\(folder.info.merchantID)) blocked"), "\(block.output)")
+        #expect(try await client.send(requests.inquiry(product: "PLNPOST", customerID: PaymentFlowTests.customer(12)), macKey: folder.macKey)[39] == "05")
+        let repeated = try CrashRecoveryTests.run(binary, ["terminals", "block", "--terminal", id, "--reason", "lost"])
+        #expect(repeated.status == 0 && repeated.output.contains("already blocked"), "\(repeated.output)")
+        let listed = try CrashRecoveryTests.run(binary, ["terminals", "list", "--merchant", folder.info.merchantID, "--blocked"])
+        #expect(listed.status == 0 && listed.output.contains("\(id)  \(folder.info.merchantID)  blocked"), "\(listed.output)")
+
+        #expect(try CrashRecoveryTests.run(binary, ["terminals", "block", "--terminal", "ZZZZZZZZ", "--reason", "x"]).status == 1)
+        #expect(try CrashRecoveryTests.run(binary, ["terminals", "block", "--terminal", "short", "--reason", "x"]).status == 64)
+        #expect(try CrashRecoveryTests.run(binary, ["terminals", "block", "--terminal", id, "--reason", " "]).status == 64)
+        #expect(try CrashRecoveryTests.run(binary, ["payment-points", "limit", "--merchant", folder.info.merchantID,
+                                                    "--daily-limit", "5000000.00"]).status == 64)
+
+        let unblock = try CrashRecoveryTests.run(binary, ["terminals", "unblock", "--terminal", id, "--reason", "found", "--actor", "ops.test"])
+        #expect(unblock.status == 0, "\(unblock.output)")
+        #expect(try await client.send(requests.inquiry(product: "PLNPOST", customerID: PaymentFlowTests.customer(12)), macKey: folder.macKey)[39] == "00")
+        #expect(try await Self.audits(h, "terminal_blocked", mentioning: id) == 1)
+        await h.stop()
+    }
+}
