@@ -39,6 +39,25 @@ public struct LedgerVerifier: Sendable {
             SELECT 'journal ' || j.id FROM journals j LEFT JOIN transactions t ON t.journal_id = j.id
             WHERE j.kind = 'payment' AND (t.id IS NULL OR t.kind <> 'payment' OR t.response_code <> '00')
             """),
+        // Balanced journals alone do not say the right money moved: a payment posted twice over on
+        // both sides balances. So each approved payment's postings are held against what its
+        // terminal was told (the transaction's amount and fee, as in its response).
+        Check(name: "every approved payment posted exactly what its terminal was told", sql: """
+            SELECT 'payment transaction ' || t.id || ' (' || t.terminal_id || ' STAN ' || t.stan || '): told ' || t.amount_sen || ' + fee ' || t.fee_sen
+                   || ' sen; its deposit debited ' || coalesce(sum(p.amount) FILTER (WHERE p.side = 'D' AND a.kind = 'deposit' AND a.merchant_id = t.merchant_id), 0)
+                   || ', debits in all ' || coalesce(sum(p.amount) FILTER (WHERE p.side = 'D'), 0)
+                   || ', its biller credited ' || coalesce(sum(p.amount) FILTER (WHERE p.side = 'C' AND a.kind = 'biller_payable' AND a.biller_id = t.product), 0)
+                   || ', fee and own commission credited ' || coalesce(sum(p.amount) FILTER (WHERE p.side = 'C' AND (a.kind = 'fee_income'
+                          OR (a.kind = 'commission' AND a.merchant_id = t.merchant_id))), 0)
+            FROM transactions t JOIN postings p ON p.journal_id = t.journal_id JOIN accounts a ON a.id = p.account_id
+            WHERE t.kind = 'payment' AND t.journal_id IS NOT NULL
+            GROUP BY t.id
+            HAVING coalesce(sum(p.amount) FILTER (WHERE p.side = 'D' AND a.kind = 'deposit' AND a.merchant_id = t.merchant_id), 0) <> t.amount_sen + t.fee_sen
+                OR coalesce(sum(p.amount) FILTER (WHERE p.side = 'D'), 0) <> t.amount_sen + t.fee_sen
+                OR coalesce(sum(p.amount) FILTER (WHERE p.side = 'C' AND a.kind = 'biller_payable' AND a.biller_id = t.product), 0) <> t.amount_sen
+                OR coalesce(sum(p.amount) FILTER (WHERE p.side = 'C' AND (a.kind = 'fee_income'
+                       OR (a.kind = 'commission' AND a.merchant_id = t.merchant_id))), 0) <> t.fee_sen
+            """),
         Check(name: "every reversal mirrors its original exactly", sql: """
             WITH r AS (SELECT j.id AS rid, j.reverses_journal_id AS oid FROM journals j WHERE j.kind = 'reversal'),
                  rp AS (SELECT r.rid, p.account_id, CASE p.side WHEN 'D' THEN 'C' ELSE 'D' END AS side, p.amount FROM r JOIN postings p ON p.journal_id = r.rid),

@@ -17,7 +17,10 @@ public struct LoadReport: Codable, Sendable {
         public var reversedSeen: Int
         public var reversedInLedger: Int
         public var amountSeenSen: Int64
+        /// Amount + fee as the switch recorded them (`transactions`).
         public var amountInLedgerSen: Int64
+        /// What the payments' journals debited from the payment points' deposits (`postings`).
+        public var debitedInLedgerSen: Int64
         public var missingFromLedger: [String]
         public var postedButNotApproved: [String]
         public var mismatched: [String]
@@ -113,7 +116,7 @@ public struct LoadReport: Codable, Sendable {
         lines.append("unexpected responses: \(unexpected)")
         if let cpu { lines.append("CPU over the load phase: \(cpu.summary)") }
         if let audit {
-            lines.append("audit: \(audit.passed ? "PASSED" : "FAILED") — approved payments seen \(audit.approvedSeen), in ledger \(audit.approvedInLedger); reversed seen \(audit.reversedSeen), in ledger \(audit.reversedInLedger); amount+fee seen \(audit.amountSeenSen) sen, in ledger \(audit.amountInLedgerSen) sen")
+            lines.append("audit: \(audit.passed ? "PASSED" : "FAILED") — approved payments seen \(audit.approvedSeen), in ledger \(audit.approvedInLedger); reversed seen \(audit.reversedSeen), in ledger \(audit.reversedInLedger); amount+fee seen \(audit.amountSeenSen) sen, recorded \(audit.amountInLedgerSen) sen, debited from deposits \(audit.debitedInLedgerSen) sen")
             for m in audit.missingFromLedger.prefix(5) { lines.append("  missing from ledger: \(m)") }
             for m in audit.postedButNotApproved.prefix(5) { lines.append("  posted but not approved: \(m)") }
             for m in audit.mismatched.prefix(5) { lines.append("  mismatch: \(m)") }
@@ -204,7 +207,8 @@ public struct LoadReport: Codable, Sendable {
             <table><tr><th></th><th>terminals saw</th><th>ledger has</th></tr>
             <tr><td>approved payments</td><td>\(audit.approvedSeen)</td><td>\(audit.approvedInLedger)</td></tr>
             <tr><td>reversed</td><td>\(audit.reversedSeen)</td><td>\(audit.reversedInLedger)</td></tr>
-            <tr><td>amount + fee (sen)</td><td>\(audit.amountSeenSen)</td><td>\(audit.amountInLedgerSen)</td></tr></table>
+            <tr><td>amount + fee (sen), as recorded</td><td>\(audit.amountSeenSen)</td><td>\(audit.amountInLedgerSen)</td></tr>
+            <tr><td>amount + fee (sen), debited from deposits</td><td>\(audit.amountSeenSen)</td><td>\(audit.debitedInLedgerSen)</td></tr></table>
             <p>missing from ledger: \(audit.missingFromLedger.count); posted but not approved: \(audit.postedButNotApproved.count); mismatched: \(audit.mismatched.count)</p>
             <pre>\(Self.escape(audit.ledgerVerify.joined(separator: "\n")))</pre>
             """

@@ -191,4 +191,38 @@ import Testing
         #expect(result.violations.isEmpty, "\(result.violations.map { "\($0.check): \($0.rows)" })")
         await f.stop()
     }
+
+    /// Balanced journals are not enough: a payment posted twice over on both sides balances, and
+    /// its balances still equal its postings. `ledger verify` holds every approved payment's
+    /// postings against what its terminal was told (found by a review that doubled them with a
+    /// trigger while the load test's audit and verify both passed).
+    @Test func verifyNamesAPaymentWhosePostingsAreNotWhatItsTerminalWasTold() async throws {
+        try await IsolatedDatabase.using { isolated in
+            let h = try await SwitchHarness.start(databaseURL: isolated.url)
+            let (client, requests, folder) = try await h.signedOn(0)
+            let inquiry = try await client.send(requests.inquiry(product: "PLNPOST", customerID: PaymentFlowTests.customer(12)), macKey: folder.macKey)
+            #expect(try await client.send(requests.payment(from: inquiry), macKey: folder.macKey)[39] == "00")
+            #expect(try await LedgerVerifier(database: h.database).verify().violations.isEmpty)
+
+            // A posting bug: every posting of a payment journal doubled, both sides, so it still balances.
+            try await h.database.client.query("""
+                CREATE FUNCTION test_double_payment_postings() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF (SELECT kind FROM journals WHERE id = NEW.journal_id) = 'payment' THEN NEW.amount := NEW.amount * 2; END IF;
+                    RETURN NEW;
+                END $$
+                """)
+            try await h.database.client.query("CREATE TRIGGER test_double BEFORE INSERT ON postings FOR EACH ROW EXECUTE FUNCTION test_double_payment_postings()")
+            let second = try await client.send(requests.inquiry(product: "PDAMKPG", customerID: PaymentFlowTests.customer(8)), macKey: folder.macKey)
+            let payment = requests.payment(from: second)
+            #expect(try await client.send(payment, macKey: folder.macKey)[39] == "00")
+
+            let violations = try await LedgerVerifier(database: h.database).verify().violations
+            #expect(violations.map(\.check) == ["every approved payment posted exactly what its terminal was told"])
+            #expect(violations.first?.rows.count == 1)
+            #expect(violations.first?.rows.first?.contains("\(folder.info.terminalID) STAN \(payment[11]!)") == true)
+            await client.close()
+            await h.stop()
+        }
+    }
 }

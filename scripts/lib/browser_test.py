@@ -5,7 +5,8 @@ WebSocket client) against a running staff console:
   1. opens /login and logs in through the real form (types username and password, submits it);
   2. opens the dashboard and checks that it renders its totals;
   3. opens the settlement report and checks its totals;
-  4. saves screenshots (login, dashboard, settlement) to the output folder.
+  4. sends the daily-limit form of the payment points page, lists a payment point's terminals;
+  5. saves screenshots (login, dashboard, settlement, payment points) to the output folder.
 
 Exit status 0 only if every check passed. Usage:
   browser_test.py --chromium PATH --url https://127.0.0.1:PORT --user NAME --password-file FILE --out DIR
@@ -202,6 +203,28 @@ def main():
         check(trial.strip() == "Rp 0,00", f"settlement: trial balance total = {trial.strip()} (must be zero)", failures)
         check(page.evaluate("document.querySelectorAll('#billers tbody tr').length") > 0, "settlement: per-biller rows", failures)
         page.screenshot(os.path.join(args.out, "settlement.png"))
+
+        # 4. Payment points: the supervisor's daily-limit form, sent like a person would (its CSRF
+        #    field, the signed notice after the redirect); the limit typed is the demo default, so
+        #    the run leaves the demo set as it was.
+        page.navigate(args.url + "/payment-points")
+        rows = page.evaluate("document.querySelectorAll('#payment-points tbody tr').length")
+        check(rows > 0, f"payment points: {rows} rows", failures)
+        page.evaluate("""(() => {
+            const form = document.querySelector('form[action="/payment-points/limit"]');
+            form.querySelector('input[name=limit]').value = 'Rp 1.000.000.000';
+            form.querySelector('button[type=submit]').click();
+        })()""")
+        page.wait_for("Page.loadEventFired")
+        banner = page.evaluate("document.body.textContent")
+        check("The daily limit of " in banner and "Rp 1.000.000.000,00" in banner, "payment points: the daily-limit form answers with its notice", failures)
+        page.screenshot(os.path.join(args.out, "payment-points.png"))
+
+        # 5. Terminals of the first payment point, with their block forms.
+        page.navigate(args.url + "/terminals?merchant=NTTPP0000000001")
+        terminals = page.evaluate("document.querySelectorAll('#terminals tbody tr').length")
+        forms = page.evaluate("document.querySelectorAll('#terminals form[action=\"/terminals/status\"]').length")
+        check(terminals > 0 and forms == terminals, f"terminals: {terminals} rows, {forms} block forms", failures)
     except Exception as error:  # any protocol failure fails the test
         failures.append(str(error))
         print(f"FAIL {error}")
