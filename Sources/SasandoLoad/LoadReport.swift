@@ -35,6 +35,8 @@ public struct LoadReport: Codable, Sendable {
     /// the load phase.
     public var rampUpSeconds: Double
     public var loadSeconds: Double
+    /// Terminals that connected and signed on (the scenario asks for `scenario.terminals`).
+    public var terminalsSignedOn: Int
     public var sent: Int
     public var completed: Int
     public var approved: Int
@@ -62,10 +64,11 @@ public struct LoadReport: Codable, Sendable {
         elapsedSeconds = result.elapsedSeconds
         rampUpSeconds = result.rampUpSeconds
         loadSeconds = result.loadSeconds
+        terminalsSignedOn = result.terminalIDs.count
         sent = s.sent
         completed = s.completed
         approved = s.approved
-        // Sign-ons belong to the ramp-up; the business-date probe (one inquiry) is counted as load.
+        // Sign-ons belong to the ramp-up (the business-date probe before the load is not recorded).
         let signOns = s.codes[.signOn]?.values.reduce(0, +) ?? 0
         throughputPerSecond = Double(s.completed - signOns) / max(result.loadSeconds, 0.001)
         let approvedPayments = s.codes[.payment]?["00"] ?? 0
@@ -98,7 +101,7 @@ public struct LoadReport: Codable, Sendable {
 
     public var summary: String {
         var lines: [String] = []
-        lines.append("scenario \(scenario.name): \(String(format: "%.1f", elapsedSeconds)) s (ramp-up \(String(format: "%.1f", rampUpSeconds)) s, load \(String(format: "%.1f", loadSeconds)) s), sent \(sent), completed \(completed), approved \(approved)")
+        lines.append("scenario \(scenario.name): \(String(format: "%.1f", elapsedSeconds)) s (ramp-up \(String(format: "%.1f", rampUpSeconds)) s, load \(String(format: "%.1f", loadSeconds)) s), \(terminalsSignedOn) of \(scenario.terminals) terminals signed on, sent \(sent), completed \(completed), approved \(approved) (all types)")
         lines.append(String(format: "throughput %.0f requests/s, approved payments %.0f/s (per second of the load phase)", throughputPerSecond, approvedPaymentsPerSecond))
         lines.append("latency (ms)       count      p50      p90      p99    p99.9      max")
         for l in tableRows {
@@ -223,7 +226,7 @@ public struct LoadReport: Codable, Sendable {
         td:first-child{text-align:left}.ok{color:#2a7a2a}.bad{color:#b00}</style></head><body>
         <h1>Load test: \(Self.escape(scenario.name))</h1>
         <p>\(Self.escape(scenario.description))</p>
-        <p>Started \(Self.escape(startedAt)); \(String(format: "%.1f", elapsedSeconds)) s: ramp-up (connect, sign on) \(String(format: "%.1f", rampUpSeconds)) s, load \(String(format: "%.1f", loadSeconds)) s; \(scenario.terminals) terminals, \(scenario.mode.rawValue) loop.
+        <p>Started \(Self.escape(startedAt)); \(String(format: "%.1f", elapsedSeconds)) s: ramp-up (connect, sign on) \(String(format: "%.1f", rampUpSeconds)) s, load \(String(format: "%.1f", loadSeconds)) s; \(terminalsSignedOn) of \(scenario.terminals) terminals signed on, \(scenario.mode.rawValue) loop.
         Sent \(sent), completed \(completed), approved \(approved); unexpected \(unexpected).<br>
         <b>\(String(format: "%.0f", throughputPerSecond)) requests/s, \(String(format: "%.0f", approvedPaymentsPerSecond)) approved payments/s</b> (per second of the load phase).<br>
         Machine: \(Self.escape(machine))</p>

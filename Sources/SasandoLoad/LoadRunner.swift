@@ -15,6 +15,8 @@ public struct LoadOptions: Sendable {
     /// Overrides terminal.json's host/port.
     public var host: String?
     public var port: Int?
+    /// Hosts other than loopback (`isLoopback`), given or from terminal.json, are refused unless this is set.
+    public var allowRemote: Bool = false
     public var responseTimeoutSeconds: Int = 30
     /// Print a progress line every second.
     public var progress: Bool = true
@@ -23,6 +25,18 @@ public struct LoadOptions: Sendable {
     public init(scenario: Scenario, credentialsDirectory: String) {
         self.scenario = scenario
         self.credentialsDirectory = credentialsDirectory
+    }
+
+    /// An address of this machine: an IPv4 literal in 127.0.0.0/8, `::1` or `localhost`. A name
+    /// that merely starts with "127." (`127.example.com`) can resolve anywhere, so it is not.
+    public static func isLoopback(_ host: String) -> Bool {
+        if host == "localhost" || host == "::1" || host == "[::1]" { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        guard octets.count == 4, octets.allSatisfy({ (1...3).contains($0.count) && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }) else {
+            return false
+        }
+        let values = octets.compactMap { Int($0) }
+        return values.count == 4 && values[0] == 127 && values.allSatisfy { (0...255).contains($0) }
     }
 }
 
@@ -55,12 +69,15 @@ final class LoadTerminal: Sendable {
     /// not meet the customers the last run paid, unless customers are asked to repeat too.
     let customers: Mutex<SeededGenerator>
 
-    init(index: Int, folder: TerminalCredentialFolder, client: TerminalClient, seed: UInt64, customerSeed: UInt64) {
+    /// - Parameter stanSeed: the first STAN's source. Never the scenario's seed alone: two runs of one
+    ///   scenario within the same second of field 7 would send the same (terminal, STAN, time) keys
+    ///   with other content, and the switch rightly answers `94`. The seed repeats the mix, not the keys.
+    init(index: Int, folder: TerminalCredentialFolder, client: TerminalClient, seed: UInt64, customerSeed: UInt64, stanSeed: UInt64) {
         self.index = index
         self.folder = folder
         self.client = client
         self.requests = TerminalRequests(terminalID: folder.info.terminalID, merchantID: folder.info.merchantID,
-                                         firstSTAN: Int(seed % 900_000) + 1)
+                                         firstSTAN: Int(stanSeed % 900_000) + 1)
         self.rng = Mutex(SeededGenerator(seed: seed))
         self.customers = Mutex(SeededGenerator(seed: customerSeed))
     }
@@ -89,25 +106,56 @@ public final class LoadRunner: Sendable {
     public init(options: LoadOptions, log: @escaping @Sendable (String) -> Void = { print($0) }) throws {
         try options.scenario.validate()
         self.options = options
-        if let names = options.scenario.products {
-            self.products = try names.map { name in
-                guard let p = Product(rawValue: name) else { throw ScenarioError(description: "unknown product \(name)") }
-                return p
-            }
-        } else {
-            self.products = Product.allCases
-        }
+        // validate() refused an empty list and unknown names.
+        self.products = options.scenario.products?.compactMap(Product.init(rawValue:)) ?? Product.allCases
         self.log = log
     }
 
     func loadFolders() throws -> [TerminalCredentialFolder] {
         let fm = FileManager.default
-        let names = (try? fm.contentsOfDirectory(atPath: options.credentialsDirectory))?.sorted() ?? []
-        let folders = names.compactMap { try? TerminalCredentialFolder.load(from: options.credentialsDirectory + "/" + $0) }
-        guard folders.count >= options.scenario.terminals else {
-            throw ScenarioError(description: "scenario \(options.scenario.name) needs \(options.scenario.terminals) terminals; \(options.credentialsDirectory) has \(folders.count): provision more with `sasando provision terminals --count \(options.scenario.terminals) --payment-points \(max(1, options.scenario.terminals / 10)) --out \(options.credentialsDirectory)`")
+        let directory = options.credentialsDirectory
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ScenarioError(description: "no credentials folder \(directory): \(Self.provisioningHint(count: options.scenario.terminals, directory: directory, like: nil))")
         }
-        return Array(folders.prefix(options.scenario.terminals))
+        let names = (try fm.contentsOfDirectory(atPath: directory)).sorted()
+        var folders: [TerminalCredentialFolder] = []
+        var unreadable: [String] = []
+        for name in names {
+            var isFolder: ObjCBool = false
+            guard fm.fileExists(atPath: directory + "/" + name, isDirectory: &isFolder), isFolder.boolValue else { continue }
+            do { folders.append(try TerminalCredentialFolder.load(from: directory + "/" + name)) } catch { unreadable.append("\(name) (\(error))") }
+        }
+        if !unreadable.isEmpty {
+            log("warning: \(unreadable.count) folder(s) in \(directory) are not terminal credentials and were skipped, e.g. \(unreadable[0])")
+        }
+        guard folders.count >= options.scenario.terminals else {
+            throw ScenarioError(description: "scenario \(options.scenario.name) needs \(options.scenario.terminals) terminals; \(directory) has \(folders.count): "
+                                + Self.provisioningHint(count: options.scenario.terminals, directory: directory, like: folders))
+        }
+        let chosen = Array(folders.prefix(options.scenario.terminals))
+        if !options.allowRemote, let remote = chosen.map({ options.host ?? $0.info.host }).first(where: { !Self.isLoopbackHost($0) }) {
+            throw ScenarioError(description: "refusing to load a non-loopback host (\(remote), from terminal.json) without --allow-remote; --host 127.0.0.1 loads this machine's switch")
+        }
+        return chosen
+    }
+
+    static func isLoopbackHost(_ host: String) -> Bool { LoadOptions.isLoopback(host) }
+
+    /// How to get `count` load terminals into `directory`: `loadtest/run` provisions them (and
+    /// raises their payment points' daily limits); by hand, the same prefixes, port and payment
+    /// points as the folders already there, so the existing ones are kept, not re-keyed.
+    static func provisioningHint(count: Int, directory: String, like existing: [TerminalCredentialFolder]?) -> String {
+        var command = "sasando provision terminals --count \(count) --out \(directory) --opening-deposit 100000000000"
+        if let first = existing?.first {
+            let terminalPrefix = String(first.info.terminalID.prefix { !$0.isNumber })
+            let merchantPrefix = String(first.info.merchantID.prefix { !$0.isNumber })
+            let points = Set(existing!.map(\.info.merchantID)).count
+            command += " --terminal-prefix \(terminalPrefix) --merchant-prefix \(merchantPrefix) --port \(first.info.port) --payment-points \(max(points, 1))"
+        } else {
+            command += " --terminal-prefix L --merchant-prefix NTTLD --port 18583 --payment-points \(min(100, max(1, count / 2)))"
+        }
+        return "`SASANDO_LOAD_TERMINALS=\(count) loadtest/run smoke` provisions them into .data/load-terminals (and raises their daily limits); by hand: `\(command)`"
     }
 
     public func run() async throws -> LoadResult {
@@ -136,7 +184,16 @@ public final class LoadRunner: Sendable {
 
         let terminals = try await connectAll(folders, stats: stats, start: start)
         defer { Task { for t in terminals { await t.client.close() } } }
-        guard !terminals.isEmpty else { throw ScenarioError(description: "no terminal could connect and sign on") }
+        guard !terminals.isEmpty else {
+            // Why: the connect/TLS errors and the sign-on answers, most frequent first.
+            let causes = stats.state.withLock { s in
+                s.errors.sorted { $0.value > $1.value }.prefix(3).map { "\($0.key) ×\($0.value)" }
+                    + (s.codes[.signOn] ?? [:]).map { "sign-on answered \($0.key) ×\($0.value)" }
+            }
+            let target = options.host ?? folders.first?.info.host ?? "?"
+            throw ScenarioError(description: "no terminal could connect and sign on to \(target):\(options.port ?? folders.first?.info.port ?? 0): "
+                                + (causes.isEmpty ? "no cause recorded" : causes.joined(separator: "; ")))
+        }
         // The switch's business date (field 15 of an inquiry) decides bill periods for payments.
         let date = try await discoverBusinessDate(terminals[0])
         businessDate.withLock { $0 = date }
@@ -187,8 +244,10 @@ public final class LoadRunner: Sendable {
                             sslContext: ssl, group: MultiThreadedEventLoopGroup.singleton,
                             responseTimeoutSeconds: self.options.responseTimeoutSeconds)
                         let seed = scenario.seed &* 1_000_003 &+ UInt64(i)
+                        var stanSeed = SeededGenerator(seed: seed ^ self.runNonce)
                         let terminal = LoadTerminal(index: i, folder: folder, client: client, seed: seed,
-                                                    customerSeed: self.options.repeatCustomers ? seed : seed ^ self.runNonce)
+                                                    customerSeed: self.options.repeatCustomers ? seed : seed ^ self.runNonce,
+                                                    stanSeed: stanSeed.next())
                         stats.sent()
                         let response = try await client.send(terminal.requests.signOn())
                         let code = response[39] ?? "--"

@@ -25,6 +25,12 @@ public final class LoadStatistics: Sendable {
     /// Latencies are recorded in microseconds, up to a minute.
     public static let latencyMicrosecondsMax: UInt64 = 60_000_000
 
+    struct PaymentKey: Hashable {
+        let terminalID: String
+        let stan: String
+        let transmittedAt: String
+    }
+
     struct State {
         var histograms: [RequestType: Histogram<UInt64>] = [:]
         /// Open loop: how late each request went out after its scheduled time (the generator's own
@@ -37,6 +43,9 @@ public final class LoadStatistics: Sendable {
         var approved = 0
         var perSecond: [Int] = []          // completed requests in each second of the run
         var approvedPayments: [ApprovedPayment] = []
+        /// Where each approved payment is in `approvedPayments`, so a reversal finds it at once
+        /// (a search from the end cost O(n) a reversal: a long reversal storm grew quadratic).
+        var approvedPaymentIndex: [PaymentKey: Int] = [:]
         var unexpected = 0
         /// The machine's busy CPU in each second of the run, percent of one core.
         var machineBusyPercentPerSecond: [Double] = []
@@ -102,12 +111,16 @@ public final class LoadStatistics: Sendable {
     }
 
     func approvedPayment(_ payment: ApprovedPayment) {
-        state.withLock { $0.approvedPayments.append(payment) }
+        state.withLock { s in
+            s.approvedPaymentIndex[PaymentKey(terminalID: payment.terminalID, stan: payment.stan, transmittedAt: payment.transmittedAt)] =
+                s.approvedPayments.count
+            s.approvedPayments.append(payment)
+        }
     }
 
     func markReversed(terminalID: String, stan: String, transmittedAt: String) {
         state.withLock { s in
-            if let i = s.approvedPayments.lastIndex(where: { $0.terminalID == terminalID && $0.stan == stan && $0.transmittedAt == transmittedAt }) {
+            if let i = s.approvedPaymentIndex[PaymentKey(terminalID: terminalID, stan: stan, transmittedAt: transmittedAt)] {
                 s.approvedPayments[i].reversed = true
             }
         }

@@ -1,4 +1,6 @@
 import Foundation
+import SasandoCore
+import SasandoSwitch
 
 /// A load-test scenario (`loadtest/scenarios/*.json`). Every field but `name` has a default, and
 /// command-line options override the file.
@@ -11,6 +13,16 @@ public struct Scenario: Codable, Sendable, Equatable {
             self.inquiry = inquiry
             self.payment = payment
             self.reversal = reversal
+        }
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case inquiry, payment, reversal }
+
+        public init(from decoder: any Decoder) throws {
+            try Scenario.refuseUnknownKeys(in: decoder, known: CodingKeys.allCases.map(\.rawValue), what: "mix")
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            inquiry = try c.decode(Double.self, forKey: .inquiry)
+            payment = try c.decode(Double.self, forKey: .payment)
+            reversal = try c.decode(Double.self, forKey: .reversal)
         }
     }
 
@@ -44,6 +56,15 @@ public struct Scenario: Codable, Sendable, Equatable {
     public static let rampUpSecondsMax = 600
     public static let requestsMax = 50_000_000
     public static let ratePerSecondMax = 200_000
+    /// How far the mix's shares may add up from 1 (decimal fractions such as 0.3 + 0.6 + 0.1).
+    public static let mixSumTolerance = 1e-6
+    static var productNames: String { Product.allCases.map(\.rawValue).joined(separator: ", ") }
+
+    static func isFileName(_ name: String) -> Bool {
+        (1...64).contains(name.utf8.count) && !name.hasPrefix(".") && name.utf8.allSatisfy { byte in
+            (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) || byte == 0x2E || byte == 0x5F || byte == 0x2D
+        }
+    }
 
     public func validate() throws {
         func require(_ ok: Bool, _ message: String) throws {
@@ -57,8 +78,18 @@ public struct Scenario: Codable, Sendable, Equatable {
         if mode == .open {
             try require((1...Self.ratePerSecondMax).contains(targetRatePerSecond ?? 0), "open loop needs targetRatePerSecond 1...\(Self.ratePerSecondMax)")
         }
-        try require(mix.inquiry >= 0 && mix.payment >= 0 && mix.reversal >= 0 && mix.inquiry + mix.payment + mix.reversal > 0,
-                    "mix shares must be non-negative and not all zero")
+        // The file's shares are what runs: a mix of 0.3/0.6/0.3 is refused, not quietly rescaled.
+        let shares = [mix.inquiry, mix.payment, mix.reversal]
+        try require(shares.allSatisfy { $0.isFinite && $0 >= 0 } && abs(shares.reduce(0, +) - 1) <= Self.mixSumTolerance,
+                    "mix shares (inquiry, payment, reversal) must be between 0 and 1 and add up to 1; they add up to \(shares.reduce(0, +))")
+        if let products {
+            try require(!products.isEmpty, "products must name at least one of \(Self.productNames), or be left out for all of them")
+            for name in products {
+                try require(Product(rawValue: name) != nil, "unknown product \(name); known: \(Self.productNames)")
+            }
+        }
+        // The name becomes the report's file name (NAME.json, NAME.html in --out).
+        try require(Self.isFileName(name), "name must be 1-64 characters of A-Z a-z 0-9 . _ - (not starting with '.'): it names the report files")
         try require((0...Self.rampUpSecondsMax).contains(rampUpSeconds), "rampUpSeconds must be 0...\(Self.rampUpSecondsMax)")
     }
 
@@ -68,17 +99,36 @@ public struct Scenario: Codable, Sendable, Equatable {
         }
         do {
             return try JSONDecoder().decode(Scenario.self, from: data)
-        } catch {
-            throw ScenarioError(description: "scenario \(path) is not valid: \(error)")
+        } catch let error as ScenarioError {
+            throw ScenarioError(description: "scenario \(path): \(error.description)")
+        } catch let error as DecodingError {
+            throw ScenarioError(description: "scenario \(path): \(explainDecodingError(error))")
         }
     }
 
-    enum CodingKeys: String, CodingKey {
+
+    /// A mistyped key ("durationSecond") would otherwise be ignored and its default used: another
+    /// test than the one written would run, and its report would look right.
+    static func refuseUnknownKeys(in decoder: any Decoder, known: [String], what: String) throws {
+        struct AnyKey: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init?(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+        let unknown = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue).filter { !known.contains($0) }.sorted()
+        guard unknown.isEmpty else {
+            throw ScenarioError(description: "unknown key(s) in \(what): \(unknown.joined(separator: ", ")); known: \(known.joined(separator: ", "))")
+        }
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case name, description, terminals, durationSeconds, requests, mode, inFlightPerConnection, targetRatePerSecond
         case mix, products, rampUpSeconds, seed
     }
 
     public init(from decoder: any Decoder) throws {
+        try Self.refuseUnknownKeys(in: decoder, known: CodingKeys.allCases.map(\.rawValue), what: "the scenario")
         let c = try decoder.container(keyedBy: CodingKeys.self)
         name = try c.decode(String.self, forKey: .name)
         description = try c.decodeIfPresent(String.self, forKey: .description) ?? ""

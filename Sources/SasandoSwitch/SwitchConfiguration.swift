@@ -71,20 +71,10 @@ public struct SwitchConfiguration: Codable, Sendable, Equatable {
             let configuration = try JSONDecoder().decode(SwitchConfiguration.self, from: data)
             return (configuration, try JSONDecoder().decode(PKIKey.self, from: data).pkiDirectory != nil)
         } catch let error as DecodingError {
-            throw ConfigurationError(description: "configuration file \(path): \(Self.explain(error))")
+            throw ConfigurationError(description: "configuration file \(path): \(explainDecodingError(error))")
         }
     }
 
-    /// A decoding error as an operator can act on it: which key, what was wrong.
-    static func explain(_ error: DecodingError) -> String {
-        func at(_ path: [any CodingKey]) -> String { path.isEmpty ? "the file" : "key " + path.map(\.stringValue).joined(separator: ".") }
-        switch error {
-        case .typeMismatch(_, let c), .valueNotFound(_, let c): return "\(at(c.codingPath)) has the wrong type (\(c.debugDescription))"
-        case .keyNotFound(let key, _): return "key \(key.stringValue) is missing"
-        case .dataCorrupted(let c): return "\(at(c.codingPath)) is not valid JSON (\(c.debugDescription))"
-        @unknown default: return "\(error)"
-        }
-    }
 
     public func validate() throws {
         func require(_ ok: Bool, _ message: String) throws {

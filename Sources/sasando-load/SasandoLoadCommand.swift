@@ -14,7 +14,7 @@ struct SasandoLoadCommand: AsyncParsableCommand {
 
     @Option(help: "Scenario file.") var scenario: String
     @Option(help: "Folder of terminal credential folders.") var credentials: String = ".data/load-terminals"
-    @Option(help: "Switch host (default: terminal.json). Only loopback unless --allow-remote.") var host: String?
+    @Option(help: "Switch host (default: each terminal.json's host). Only loopback (127.x.x.x, ::1, localhost) unless --allow-remote.") var host: String?
     @Option(help: "Switch port (default: terminal.json).") var port: Int?
     @Option(help: "Override the scenario's duration, seconds.") var duration: Int?
     @Option(help: "Override: stop after this many requests.") var requests: Int?
@@ -23,11 +23,17 @@ struct SasandoLoadCommand: AsyncParsableCommand {
     @Option(help: "Override: closed loop with this many in flight per connection.") var inFlight: Int?
     @Option(help: "Override the seed.") var seed: UInt64?
     @Option(name: .customLong("ramp-up"), help: "Override the ramp-up (connect and sign on), seconds.") var rampUp: Int?
-    @Option(help: "Folder for report.json and report.html.") var out: String = "loadtest/results"
+    @Option(help: "Folder for the reports, NAME.json and NAME.html (NAME: the scenario's name).") var out: String = "loadtest/results"
     @Flag(help: "Skip the post-run ledger audit.") var noAudit = false
     @Flag(help: "Allow a non-loopback switch host.") var allowRemote = false
     @Flag(help: "No progress lines.") var quiet = false
-    @Flag(help: "Draw the same customers as the last run with this seed (they will mostly answer 88).") var repeatCustomers = false
+    @Flag(help: "Draw the seed's own customers: the same on every run with this flag and seed (after the first, they mostly answer 88). Without it, customers are fresh each run.") var repeatCustomers = false
+
+    func validate() throws {
+        if rate != nil && inFlight != nil {
+            throw ValidationError("--rate (open loop) and --in-flight (closed loop) cannot both be given")
+        }
+    }
 
     func run() async throws {
         var s = try Scenario.load(path: scenario)
@@ -44,11 +50,12 @@ struct SasandoLoadCommand: AsyncParsableCommand {
                           rate.map { "open loop at \($0) requests/s" }, inFlight.map { "closed loop, \($0) in flight per connection" },
                           seed.map { "seed \($0)" }, rampUp.map { "ramp-up \($0) s" }].compactMap { $0 }
         if !overridden.isEmpty { s.description += " Run with: " + overridden.joined(separator: ", ") + "." }
-        if let host, !allowRemote, !["127.0.0.1", "localhost", "::1"].contains(host) && !host.hasPrefix("127.") {
+        if let host, !allowRemote, !LoadOptions.isLoopback(host) {
             throw ValidationError("refusing to load a non-loopback host (\(host)) without --allow-remote")
         }
         var options = LoadOptions(scenario: s, credentialsDirectory: credentials)
-        options.host = host ?? "127.0.0.1"
+        options.host = host
+        options.allowRemote = allowRemote
         options.port = port
         options.progress = !quiet
         options.repeatCustomers = repeatCustomers

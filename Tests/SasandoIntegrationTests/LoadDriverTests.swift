@@ -62,6 +62,21 @@ import Testing
         #expect(audit.postedButNotApproved.isEmpty)
     }
 
+    /// Runs shorter than a second, one after the other with one seed (a script looping short
+    /// runs): the seed repeats the mix, not the (terminal, STAN, field 7) keys, so the second is
+    /// not answered `94` (a review found 120 of 400 were).
+    @Test func sameSeedRunsWithinOneSecondUseTheirOwnKeys() async throws {
+        let harness = try await SwitchHarness.start(terminals: 4, paymentPoints: 2, openingDeposit: .rupiah(1_000_000_000))
+        defer { Task { await harness.stop() } }
+        let configure: (inout Scenario) -> Void = { $0.mode = .closed; $0.inFlightPerConnection = 2; $0.requests = 40; $0.durationSeconds = nil }
+        for _ in 0..<3 {
+            let (result, _) = try await Self.load(harness, configure)
+            let report = LoadReport(result: result, machine: "test")
+            #expect(report.unexpected == 0, "\(report.responseCodes) \(report.errors)")
+            #expect(report.responseCodes.values.allSatisfy { $0["94"] == nil }, "\(report.responseCodes)")
+        }
+    }
+
     /// 2 s of the scenario `configure` makes against a fresh switch; `check` looks at the result,
     /// then the ledger audit must agree with what the terminals saw.
     static func run(_ configure: (inout Scenario) -> Void,
