@@ -42,6 +42,8 @@ public struct LoadReport: Codable, Sendable {
     public var approved: Int
     public var throughputPerSecond: Double
     public var approvedPaymentsPerSecond: Double
+    /// Of the approved payments, how many the run reversed later (their money went back).
+    public var reversedPayments: Int
     public var responseCodes: [String: [String: Int]]
     public var errors: [String: Int]
     public var unexpected: Int
@@ -73,6 +75,7 @@ public struct LoadReport: Codable, Sendable {
         throughputPerSecond = Double(s.completed - signOns) / max(result.loadSeconds, 0.001)
         let approvedPayments = s.codes[.payment]?["00"] ?? 0
         approvedPaymentsPerSecond = Double(approvedPayments) / max(result.loadSeconds, 0.001)
+        reversedPayments = s.approvedPayments.reduce(0) { $0 + ($1.reversed ? 1 : 0) }
         responseCodes = Dictionary(uniqueKeysWithValues: s.codes.map { ($0.key.rawValue, $0.value) })
         errors = s.errors
         unexpected = s.unexpected
@@ -102,7 +105,8 @@ public struct LoadReport: Codable, Sendable {
     public var summary: String {
         var lines: [String] = []
         lines.append("scenario \(scenario.name): \(String(format: "%.1f", elapsedSeconds)) s (ramp-up \(String(format: "%.1f", rampUpSeconds)) s, load \(String(format: "%.1f", loadSeconds)) s), \(terminalsSignedOn) of \(scenario.terminals) terminals signed on, sent \(sent), completed \(completed), approved \(approved) (all types)")
-        lines.append(String(format: "throughput %.0f requests/s, approved payments %.0f/s (per second of the load phase)", throughputPerSecond, approvedPaymentsPerSecond))
+        lines.append(String(format: "throughput %.0f requests/s, approved payments %.0f/s (per second of the load phase)", throughputPerSecond, approvedPaymentsPerSecond)
+                     + (reversedPayments > 0 ? ", \(reversedPayments) of them reversed later" : ""))
         lines.append("latency (ms)       count      p50      p90      p99    p99.9      max")
         for l in tableRows {
             lines.append(String(format: "  %-10@ %10llu %8.2f %8.2f %8.2f %8.2f %8.2f", l.type as NSString, l.count, l.p50Ms, l.p90Ms, l.p99Ms, l.p999Ms, l.maxMs))
