@@ -8,7 +8,7 @@ import SasandoLedger
 /// sending the same form twice changes nothing the second time, and says so.
 extension ConsolePages {
     func registerAccessControl(on group: RouterGroup<StaffRequestContext>) {
-        group.get("/terminals") { request, context in try await terminalsPage(request, context) }
+        group.page("/terminals") { request, context in try await terminalsPage(request, context) }
         group.post("/terminals/status") { _, context in try await terminalStatus(context) }
         group.post("/payment-points/status") { _, context in try await paymentPointStatus(context) }
         group.post("/payment-points/limit") { _, context in try await dailyLimit(context) }
@@ -19,7 +19,7 @@ extension ConsolePages {
     }
 
     func terminalsPage(_ request: Request, _ context: StaffRequestContext) async throws -> Response {
-        let merchant = query(request)["merchant"].flatMap { Self.isIdentifier($0, length: 15) ? $0 : nil }
+        let merchant = try query(request)["merchant"].flatMap { Self.isIdentifier($0, length: 15) ? $0 : nil }
         var rows: [[String]] = []
         let result = try await queries.query("""
             SELECT t.terminal_id, t.merchant_id, t.status, p.status
@@ -44,7 +44,7 @@ extension ConsolePages {
             inquiries and payments get 05 from its next request, at every switch instance.</p>
             \(HTML.table(headers, rows, id: "terminals"))</div>
             """
-        return Pages.html(.ok, HTML.page(title: "Terminals", staff: context.staff, body: body, message: notice(request, context.staff)))
+        return Pages.html(.ok, HTML.page(title: "Terminals", staff: context.staff, body: body, message: try notice(request, context.staff)))
     }
 
     /// A block (or unblock) form with its reason, for a terminal or a payment point.

@@ -69,7 +69,9 @@ public enum ConsoleTLS {
 public func buildRouter(_ dependencies: ConsoleDependencies) -> Router<ConsoleRequestContext> {
     let store = StaffStore(database: dependencies.database, limits: dependencies.limits)
     let router = Router(context: ConsoleRequestContext.self)
+    let allowedMethods = AllowedMethods()
     router.add(middleware: SecurityHeadersMiddleware())
+    router.add(middleware: MethodMiddleware(allowed: allowedMethods))
     LoginRoutes(store: store, limits: dependencies.limits).register(on: router)
     MetricsRoute(registry: dependencies.metrics).register(on: router)
 
@@ -78,6 +80,7 @@ public func buildRouter(_ dependencies: ConsoleDependencies) -> Router<ConsoleRe
         .group(context: StaffRequestContext.self)
     let pages = ConsolePages(dependencies: dependencies, store: store)
     pages.register(on: staff)
+    allowedMethods.fill(from: router)
     return router
 }
 
@@ -89,8 +92,8 @@ struct LoginRoutes: Sendable {
     static let loginTokenSeconds = 1_800
 
     func register(on router: Router<ConsoleRequestContext>) {
-        router.get("/") { _, _ in Response(status: .seeOther, headers: [.location: "/dashboard"]) }
-        router.get("/login") { request, _ in try await showLogin(request) }
+        router.page("/") { _, _ in Response(status: .seeOther, headers: [.location: "/dashboard"]) }
+        router.page("/login") { request, _ in try await showLogin(request) }
         router.post("/login") { request, context in try await login(request, context: context) }
         router.post("/logout") { request, context in try await logout(request, context: context) }
     }
@@ -165,7 +168,7 @@ struct MetricsRoute: Sendable {
     let registry: PrometheusCollectorRegistry?
 
     func register(on router: Router<ConsoleRequestContext>) {
-        router.get("/metrics") { _, _ in
+        router.page("/metrics") { _, _ in
             let bytes = registry?.emitToBuffer() ?? []
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(bytes: bytes)))

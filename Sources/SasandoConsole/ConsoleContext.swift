@@ -44,9 +44,15 @@ enum FormDecoding {
 
     /// A field whose name or value holds a control character (NUL, say: PostgreSQL text cannot
     /// store it) is dropped: no console form takes one, and it must not reach a query.
-    static func parse(_ text: String) -> [String: String] {
+    /// More than `fieldsMax` fields: no console form or page has that many, so it is refused
+    /// (400 for an address, 413 for a form) rather than cut short without a word.
+    struct TooManyFields: Error {}
+
+    static func parse(_ text: String) throws(TooManyFields) -> [String: String] {
         var fields: [String: String] = [:]
-        for pair in text.split(separator: "&").prefix(fieldsMax) {
+        let pairs = text.split(separator: "&")
+        guard pairs.count <= fieldsMax else { throw TooManyFields() }
+        for pair in pairs {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard let key = decode(parts[0]), !key.isEmpty, !hasControlCharacter(key) else { continue }
             let value = parts.count > 1 ? (decode(parts[1]) ?? "") : ""
@@ -136,7 +142,7 @@ enum FormBody {
     static func read(_ request: Request, limit: Int) async throws -> [String: String] {
         var request = request
         let buffer = try await request.collectBody(upTo: limit)
-        return FormDecoding.parse(String(buffer: buffer))
+        return try FormDecoding.parse(String(buffer: buffer))
     }
 }
 

@@ -18,11 +18,13 @@ struct ConsolePages: Sendable {
     var queries: BoundedQueries { BoundedQueries(database: database, milliseconds: limits.databaseQueryMillisecondsMax) }
 
     func register(on group: RouterGroup<StaffRequestContext>) {
-        group.get("/dashboard") { request, context in try await dashboard(request, context) }
-        group.get("/transactions") { request, context in try await transactions(request, context) }
-        group.get("/payment-points") { request, context in try await paymentPoints(request, context) }
-        group.get("/audit") { request, context in try await auditLog(request, context) }
-        group.get("/settlement") { request, context in try await settlementPage(request, context) }
+        group.page("/dashboard") { request, context in try await dashboard(request, context) }
+        group.page("/transactions") { request, context in try await transactions(request, context) }
+        group.page("/payment-points") { request, context in try await paymentPoints(request, context) }
+        group.page("/audit") { request, context in try await auditLog(request, context) }
+        group.page("/settlement") { request, context in try await settlementPage(request, context) }
+        // Downloads: GET only. A HEAD would render the file (Chromium, for the PDF) and audit a
+        // download nobody received.
         group.get("/settlement.csv") { request, context in try await settlementCSV(request, context) }
         group.get("/settlement.pdf") { request, context in try await settlementPDF(request, context) }
         group.post("/cutover") { _, context in try await cutover(context) }
@@ -33,8 +35,12 @@ struct ConsolePages: Sendable {
 
     // MARK: Helpers
 
-    func query(_ request: Request) -> [String: String] {
-        FormDecoding.parse(request.uri.query ?? "")
+    func query(_ request: Request) throws -> [String: String] {
+        do {
+            return try FormDecoding.parse(request.uri.query ?? "")
+        } catch {
+            throw HTTPError(.badRequest, message: "Too many fields in the address (at most \(FormDecoding.fieldsMax)).")
+        }
     }
 
     /// The details a notice may carry, in the order they are signed.
@@ -56,8 +62,8 @@ struct ConsolePages: Sendable {
 
     /// Messages after a POST/redirect/GET: fixed texts chosen by code, plus escaped details; shown
     /// only with this session's signature (`redirect(_:notice:_:)`).
-    func notice(_ request: Request, _ staff: StaffSession) -> (ok: Bool, text: String)? {
-        let q = query(request)
+    func notice(_ request: Request, _ staff: StaffSession) throws -> (ok: Bool, text: String)? {
+        let q = try query(request)
         var fields: [String: String] = [:]
         for key in Self.noticeFields { fields[key] = q[key] }
         guard let sig = q["sig"], StaffStore.constantTimeEqual(sig, Self.noticeSignature(fields, staff)) else { return nil }
@@ -174,13 +180,13 @@ struct ConsolePages: Sendable {
             <div class="card"><h2>Deposit alerts (below \(HTML.money(limits.depositAlertSenMin)))</h2>
             \(HTML.table(["Payment point", "Name", "#Deposit"], alerts, id: "deposit-alerts"))</div>
             """
-        return Pages.html(.ok, HTML.page(title: "Dashboard", staff: context.staff, body: body, message: notice(request, context.staff)))
+        return Pages.html(.ok, HTML.page(title: "Dashboard", staff: context.staff, body: body, message: try notice(request, context.staff)))
     }
 
     // MARK: Transactions
 
     func transactions(_ request: Request, _ context: StaffRequestContext) async throws -> Response {
-        let q = query(request)
+        let q = try query(request)
         func field(_ name: String, max: Int) -> String? {
             guard let value = q[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
             return value
@@ -273,7 +279,7 @@ struct ConsolePages: Sendable {
             daily limit (past it, payments get 61). A blocked payment point's terminals get 05.</p>
             \(HTML.table(headers, rows, id: "payment-points"))</div>
             """
-        return Pages.html(.ok, HTML.page(title: "Payment points and deposits", staff: context.staff, body: body, message: notice(request, context.staff)))
+        return Pages.html(.ok, HTML.page(title: "Payment points and deposits", staff: context.staff, body: body, message: try notice(request, context.staff)))
     }
 
     func topUp(_ context: StaffRequestContext) async throws -> Response {
@@ -311,7 +317,7 @@ struct ConsolePages: Sendable {
     // MARK: Audit log
 
     func auditLog(_ request: Request, _ context: StaffRequestContext) async throws -> Response {
-        let q = query(request)
+        let q = try query(request)
         let actor = q["actor"].flatMap { $0.isEmpty ? nil : String($0.prefix(64)) }
         let event = q["event"].flatMap { $0.isEmpty ? nil : String($0.prefix(64)) }
         var rows: [[String]] = []

@@ -7,13 +7,13 @@ import SasandoSettlement
 /// downloads, and the settle button. The PDF is the same HTML printed by headless Chromium.
 extension ConsolePages {
     /// The `date` query parameter (default: the current business date); nil when malformed.
-    func reportDate(_ request: Request) async -> CalendarDate? {
-        guard let text = query(request)["date"], !text.isEmpty else { return await currentDay().date }
+    func reportDate(_ request: Request) async throws -> CalendarDate? {
+        guard let text = try query(request)["date"], !text.isEmpty else { return await currentDay().date }
         return CalendarDate(text)
     }
 
     func settlementPage(_ request: Request, _ context: StaffRequestContext) async throws -> Response {
-        guard let date = await reportDate(request) else { return Pages.plain(.badRequest, "date must be YYYY-MM-DD") }
+        guard let date = try await reportDate(request) else { return Pages.plain(.badRequest, "date must be YYYY-MM-DD") }
         let report = try await dependencies.settlement.report(date: date)
         var actions = """
             <div class="card noprint"><form class="inline" method="get" action="/settlement">
@@ -28,7 +28,7 @@ extension ConsolePages {
         }
         actions += "</div>"
         return Pages.html(.ok, HTML.page(title: "Settlement report \(date.description)", staff: context.staff,
-                                         body: actions + Self.settlementBody(report), message: notice(request, context.staff)))
+                                         body: actions + Self.settlementBody(report), message: try notice(request, context.staff)))
     }
 
     /// The report itself; shared by the page and the PDF.
@@ -67,7 +67,7 @@ extension ConsolePages {
     }
 
     func settlementCSV(_ request: Request, _ context: StaffRequestContext) async throws -> Response {
-        guard let date = await reportDate(request) else { return Pages.plain(.badRequest, "date must be YYYY-MM-DD") }
+        guard let date = try await reportDate(request) else { return Pages.plain(.badRequest, "date must be YYYY-MM-DD") }
         let report = try await dependencies.settlement.report(date: date)
         try await store.audit(actor: context.staff.username, event: "staff_download_csv", detail: "settlement \(date)", address: context.clientAddress)
         return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8",
@@ -76,7 +76,7 @@ extension ConsolePages {
     }
 
     func settlementPDF(_ request: Request, _ context: StaffRequestContext) async throws -> Response {
-        guard let date = await reportDate(request) else { return Pages.plain(.badRequest, "date must be YYYY-MM-DD") }
+        guard let date = try await reportDate(request) else { return Pages.plain(.badRequest, "date must be YYYY-MM-DD") }
         let report = try await dependencies.settlement.report(date: date)
         let html = HTML.page(title: "Settlement report \(date.description)", staff: nil, body: Self.settlementBody(report))
         let pdf: [UInt8]

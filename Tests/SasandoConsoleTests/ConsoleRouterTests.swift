@@ -443,6 +443,29 @@ struct ConsoleRouterTests {
             let settle = try await client.post("/settle", session: session, form: "csrf=\(session.csrf)&date=0000-01-01")
             #expect(settle.status == .badRequest)
             #expect(!String(buffer: settle.body).contains("PSQLError"))
+
+            // A known page asked with a method it does not take: 405 with Allow, the page's headers.
+            for (uri, method, allow) in [("/dashboard", HTTPRequest.Method.post, "GET, HEAD"), ("/cutover", .get, "POST"),
+                                         ("/payment-points", .delete, "GET, HEAD"), ("/login", .put, "GET, HEAD, POST"),
+                                         ("/settlement.csv", .head, "GET")] {
+                let wrong = try await client.execute(uri: uri, method: method, headers: [.cookie: "__Host-sasando_session=\(session.cookie)"])
+                #expect(wrong.status == .methodNotAllowed, "\(method) \(uri)")
+                #expect(wrong.headers[.allow] == allow, "\(method) \(uri)")
+                #expect(wrong.headers[.contentSecurityPolicy]?.contains("default-src 'none'") == true)
+            }
+            // HEAD: GET's status and headers, no body; and an unknown path is still 404.
+            let head = try await client.execute(uri: "/payment-points", method: .head, headers: [.cookie: "__Host-sasando_session=\(session.cookie)"])
+            #expect(head.status == .ok && head.body.readableBytes == 0, "\(head.status) \(String(buffer: head.body).prefix(300))")
+            #expect(head.headers[.contentType]?.hasPrefix("text/html") == true)
+            #expect(try await client.execute(uri: "/dashboard", method: .head).status == .seeOther)
+            #expect(try await client.execute(uri: "/no-such-page", method: .post).status == .notFound)
+            // More fields than any page or form has: refused, not cut short.
+            let many = (1...33).map { "f\($0)=x" }.joined(separator: "&")
+            let address = try await client.get("/audit?\(many)", cookie: session.cookie)
+            #expect(address.status == .badRequest && String(buffer: address.body).contains("Too many fields"))
+            #expect(try await client.get("/audit?\((1...32).map { "f\($0)=x" }.joined(separator: "&"))", cookie: session.cookie).status == .ok)
+            let form = try await client.post("/payment-points/limit", session: session, form: "csrf=\(session.csrf)&\(many)")
+            #expect(form.status == .contentTooLarge, "\(form.status)")
         }
     }
 
