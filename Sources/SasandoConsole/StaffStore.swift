@@ -30,7 +30,7 @@ public struct StaffError: Error, CustomStringConvertible {
 /// Staff accounts, sessions and login throttling, all in PostgreSQL so that several switch
 /// instances behind one address share them. Only a session token's SHA-256 is stored.
 public struct StaffStore: Sendable {
-    let database: SasandoDatabase
+    public let database: SasandoDatabase
     let limits: ConsoleLimits
 
     public init(database: SasandoDatabase, limits: ConsoleLimits = ConsoleLimits()) {
@@ -124,6 +124,13 @@ public struct StaffStore: Sendable {
         public let role: String
         public let disabled: Bool
         public let openSessions: Int
+    }
+
+    /// The role of an enabled staff user; nil for a disabled or unknown name.
+    public func activeRole(username: String) async throws -> StaffRole? {
+        let rows = try await queries.query("SELECT role FROM staff_users WHERE username = \(username) AND disabled_at IS NULL")
+        for try await role in rows.decode(String.self) { return StaffRole(rawValue: role) }
+        return nil
     }
 
     public func users() async throws -> [UserSummary] {

@@ -2,20 +2,25 @@ import Foundation
 import SasandoCore
 
 /// One line of a biller settlement file: one paid bill line (PLNPRE: one token purchase, empty period).
+///
+/// The customer ID is whole: the file goes to the biller, who credits that customer's account with
+/// it (a masked ID made the file useless for posting and hid a bill paid to the wrong customer from
+/// reconciliation). It is customer data: `biller file --out` writes it with mode 0600, it is sent
+/// over the bank's channel to that biller only, and it is masked everywhere else.
 public struct BillerFileRow: Sendable, Equatable, Codable {
     public var rrn: String
     public var terminalID: String
-    public var customerIDMasked: String
+    public var customerID: String
     public var period: String
     public var amountSen: Int64
     public var billerReference: String
     public var timestamp: String
 
-    public init(rrn: String, terminalID: String, customerIDMasked: String, period: String, amountSen: Int64,
+    public init(rrn: String, terminalID: String, customerID: String, period: String, amountSen: Int64,
                 billerReference: String, timestamp: String) {
         self.rrn = rrn
         self.terminalID = terminalID
-        self.customerIDMasked = customerIDMasked
+        self.customerID = customerID
         self.period = period
         self.amountSen = amountSen
         self.billerReference = billerReference
@@ -23,9 +28,27 @@ public struct BillerFileRow: Sendable, Equatable, Codable {
     }
 
     /// The match key: RRN + terminal + period. The RRN is the terminal's own reference (field 37),
-    /// unique per terminal; the period tells apart the bills one payment paid. Customer IDs are
-    /// masked in the file, so they cannot be part of the key.
-    public var key: String { "\(rrn)|\(terminalID)|\(period)" }
+    /// unique per terminal; the period tells apart the bills one payment paid. Digits-only RRNs
+    /// compare as numbers: a file saved by a spreadsheet loses their leading zeros.
+    public var key: String { "\(Self.numeric(rrn))|\(terminalID)|\(period)" }
+
+    /// `000116721983` and `116721983` are one RRN (or customer ID) once a spreadsheet has had it.
+    static func numeric(_ text: String) -> String {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard !trimmed.isEmpty, trimmed.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else { return trimmed }
+        let digits = trimmed.drop { $0 == "0" }
+        return digits.isEmpty ? "0" : String(digits)
+    }
+
+    /// What else must agree besides the amount: the customer credited and the biller's reference.
+    func detailDifferences(from other: BillerFileRow) -> [String] {
+        var fields: [String] = []
+        if Self.numeric(customerID) != Self.numeric(other.customerID) { fields.append("customer_id") }
+        if billerReference.trimmingCharacters(in: .whitespaces) != other.billerReference.trimmingCharacters(in: .whitespaces) {
+            fields.append("biller_reference")
+        }
+        return fields
+    }
 }
 
 public struct BillerFileError: Error, CustomStringConvertible, Equatable {
@@ -33,24 +56,20 @@ public struct BillerFileError: Error, CustomStringConvertible, Equatable {
     public init(_ description: String) { self.description = description }
 }
 
-/// CSV of `BillerFileRow`s: header `rrn,terminal_id,customer_id_masked,period,amount_sen,biller_reference,timestamp`,
-/// one row per line, `\n` line ends, fields quoted only when they contain `,` or `"`.
+/// CSV of `BillerFileRow`s: header `rrn,terminal_id,customer_id,period,amount_sen,biller_reference,timestamp`,
+/// one row per line, `\n` line ends, fields quoted when they contain `,` `"` CR or LF (RFC 4180).
 public enum BillerFile {
-    public static let header = "rrn,terminal_id,customer_id_masked,period,amount_sen,biller_reference,timestamp"
+    public static let header = "rrn,terminal_id,customer_id,period,amount_sen,biller_reference,timestamp"
     static let columns = header.split(separator: ",").map(String.init)
 
     public static func render(_ rows: [BillerFileRow]) -> String {
         var out = header + "\n"
         for r in rows {
-            out += [r.rrn, r.terminalID, r.customerIDMasked, r.period, String(r.amountSen), r.billerReference, r.timestamp]
-                .map(quote).joined(separator: ",") + "\n"
+            // Machine-read by the biller: values as they are (no formula guard, which would change them).
+            out += [r.rrn, r.terminalID, r.customerID, r.period, String(r.amountSen), r.billerReference, r.timestamp]
+                .map { CSV.field($0, guardingFormulas: false) }.joined(separator: ",") + "\n"
         }
         return out
-    }
-
-    static func quote(_ field: String) -> String {
-        guard field.contains(",") || field.contains("\"") || field.contains("\n") else { return field }
-        return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
     /// Parses a file with the header above (columns in that order; `\r\n` accepted; blank lines
@@ -71,7 +90,7 @@ public enum BillerFile {
             guard let amount = Int64(f[4].trimmingCharacters(in: .whitespaces)), amount >= 0 else {
                 throw BillerFileError("line \(index + 1): amount_sen '\(f[4])' is not a whole number of sen")
             }
-            rows.append(BillerFileRow(rrn: f[0], terminalID: f[1], customerIDMasked: f[2], period: f[3], amountSen: amount,
+            rows.append(BillerFileRow(rrn: f[0], terminalID: f[1], customerID: f[2], period: f[3], amountSen: amount,
                                       billerReference: f[5], timestamp: f[6]))
         }
         return rows
@@ -117,7 +136,15 @@ public struct BillerReconciliation: Sendable, Equatable, Codable {
         public var differenceSen: Int64 { theirs.amountSen - ours.amountSen }
     }
 
-    /// Rows present on both sides with the same amount.
+    public struct DetailMismatch: Sendable, Equatable, Codable {
+        public var key: String
+        public var ours: BillerFileRow
+        public var theirs: BillerFileRow
+        /// `customer_id`, `biller_reference`.
+        public var fields: [String]
+    }
+
+    /// Rows present on both sides that agree (amount, customer, biller reference).
     public var matched: Int
     /// In the switch's record, not in the biller's file.
     public var missingAtBiller: [BillerFileRow]
@@ -125,13 +152,16 @@ public struct BillerReconciliation: Sendable, Equatable, Codable {
     public var missingAtSwitch: [BillerFileRow]
     /// On both sides, amounts differ.
     public var amountMismatches: [AmountMismatch]
+    /// On both sides with the same amount, but another customer or biller reference: money for
+    /// the right sum credited to the wrong account is a difference too.
+    public var detailMismatches: [DetailMismatch]
     /// Rows of the biller's file whose key appears more than once (all but the first).
     public var duplicatesInTheirs: [BillerFileRow]
     public var oursTotalSen: Int64
     public var theirsTotalSen: Int64
 
     public var isClean: Bool {
-        missingAtBiller.isEmpty && missingAtSwitch.isEmpty && amountMismatches.isEmpty && duplicatesInTheirs.isEmpty
+        missingAtBiller.isEmpty && missingAtSwitch.isEmpty && amountMismatches.isEmpty && detailMismatches.isEmpty && duplicatesInTheirs.isEmpty
     }
 
     /// Pure: matches by `BillerFileRow.key`.
@@ -144,11 +174,19 @@ public struct BillerReconciliation: Sendable, Equatable, Codable {
         var matched = 0
         var missingAtBiller: [BillerFileRow] = []
         var mismatches: [AmountMismatch] = []
+        var details: [DetailMismatch] = []
         var seen = Set<String>()
         for row in ours {
             seen.insert(row.key)
             guard let other = theirsByKey[row.key] else { missingAtBiller.append(row); continue }
-            if other.amountSen == row.amountSen { matched += 1 } else { mismatches.append(.init(key: row.key, ours: row, theirs: other)) }
+            let differing = row.detailDifferences(from: other)
+            if other.amountSen != row.amountSen {
+                mismatches.append(.init(key: row.key, ours: row, theirs: other))
+            } else if !differing.isEmpty {
+                details.append(.init(key: row.key, ours: row, theirs: other, fields: differing))
+            } else {
+                matched += 1
+            }
         }
         var missingAtSwitch: [BillerFileRow] = []
         var reported = Set<String>()
@@ -157,7 +195,7 @@ public struct BillerReconciliation: Sendable, Equatable, Codable {
             missingAtSwitch.append(row)
         }
         return BillerReconciliation(matched: matched, missingAtBiller: missingAtBiller, missingAtSwitch: missingAtSwitch,
-                                    amountMismatches: mismatches, duplicatesInTheirs: duplicates,
+                                    amountMismatches: mismatches, detailMismatches: details, duplicatesInTheirs: duplicates,
                                     oursTotalSen: ours.reduce(0) { $0 + $1.amountSen }, theirsTotalSen: theirs.reduce(0) { $0 + $1.amountSen })
     }
 
@@ -171,6 +209,17 @@ public struct BillerReconciliation: Sendable, Equatable, Codable {
         out += "amount mismatches: \(amountMismatches.count)\n"
         for m in amountMismatches {
             out += "  rrn \(m.ours.rrn) terminal \(m.ours.terminalID) period \(m.ours.period.isEmpty ? "-" : m.ours.period): switch \(Sen(m.ours.amountSen)), biller \(Sen(m.theirs.amountSen)) (difference \(Sen(m.differenceSen)))\n"
+        }
+        if !detailMismatches.isEmpty {
+            out += "same amount, other customer or biller reference: \(detailMismatches.count)\n"
+            for m in detailMismatches {
+                let what = m.fields.map { field in
+                    field == "customer_id"
+                        ? "customer switch \(Masking.maskCustomerID(m.ours.customerID)), biller \(Masking.maskCustomerID(m.theirs.customerID))"
+                        : "biller reference switch \(m.ours.billerReference), biller \(m.theirs.billerReference)"
+                }.joined(separator: "; ")
+                out += "  rrn \(m.ours.rrn) terminal \(m.ours.terminalID) period \(m.ours.period.isEmpty ? "-" : m.ours.period): \(what)\n"
+            }
         }
         if !duplicatesInTheirs.isEmpty {
             out += "duplicate rows in the biller's file: \(duplicatesInTheirs.count)\n"

@@ -23,7 +23,8 @@ extension SettlementReport {
     public static let csvHeader = "section,id,name,payments,payment_amount_sen,reversals,reversal_amount_sen,net_sen,commission_sen,balance_sen"
 
     public func renderCSV() -> String {
-        func q(_ s: String) -> String { s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s }
+        // Names and ids are text (quoted, formulas guarded: the file is opened in a spreadsheet).
+        func q(_ s: String) -> String { CSV.field(s) }
         var out = Self.csvHeader + "\n"
         for b in billers {
             out += "biller,\(q(b.billerID)),\(q(b.payableAccount)),\(b.payments),\(b.paymentAmount),\(b.reversals),\(b.reversalAmount),\(b.netPayable),,\n"

@@ -357,27 +357,33 @@ public struct SettlementService: Sendable {
             }()), logger: logger)
         var out: [BillerFileRow] = []
         for try await (rrn, terminal, customer, period, amount, reference, time) in rows.decode((String, String, String, String, Int64, String, String).self) {
-            out.append(BillerFileRow(rrn: rrn, terminalID: terminal, customerIDMasked: Masking.maskCustomerID(customer),
+            out.append(BillerFileRow(rrn: rrn, terminalID: terminal, customerID: customer,
                                      period: period, amountSen: amount, billerReference: reference, timestamp: time))
         }
         return out
     }
 
     /// The settlement file (CSV, header `BillerFile.header`) for one biller and date.
-    /// A biller the switch has a payable for (`PLNPOST`, `IPL:OESA`...) and a date it has reached:
-    /// a mistyped biller or year gave an empty file that looked like a quiet day.
+    /// A biller the switch has a payable for (`PLNPOST`, `IPL:OESA`...) and a settled date: a
+    /// mistyped biller or year gave an empty file that looked like a quiet day, and a file made
+    /// before the settlement told the biller of payments a later reversal took back (a review's
+    /// file claimed Rp 5.860.295 against Rp 3.034.878 settled). Settled figures never change.
     func checkBillerFileRequest(billerID: String, date: CalendarDate) async throws {
         let rows = try await database.client.query("""
             SELECT (SELECT business_date::text FROM business_day WHERE id = 1),
                    EXISTS (SELECT 1 FROM accounts WHERE code = \(AccountCode.payable(billerID))),
-                   (SELECT coalesce(string_agg(substr(code, 5), ', ' ORDER BY code), '') FROM accounts WHERE kind = 'biller_payable')
+                   (SELECT coalesce(string_agg(substr(code, 5), ', ' ORDER BY code), '') FROM accounts WHERE kind = 'biller_payable'),
+                   EXISTS (SELECT 1 FROM settlement_batches WHERE business_date = \(date.description)::date)
             """, logger: logger)
-        for try await (current, known, billers) in rows.decode((String?, Bool, String).self) {
+        for try await (current, known, billers, settled) in rows.decode((String?, Bool, String, Bool).self) {
             guard known else {
                 throw SettlementError("no biller \(billerID): the switch has payables for \(billers.isEmpty ? "none yet" : billers) (case matters)")
             }
             if let current = current.flatMap({ CalendarDate($0) }), date > current {
                 throw SettlementError("\(date) is after the current business date \(current): there is nothing to put in the file yet")
+            }
+            guard settled else {
+                throw SettlementError("\(date) is not settled: biller files are made from a settled date, whose figures no longer change (`sasando settle --date \(date)` first)")
             }
         }
     }

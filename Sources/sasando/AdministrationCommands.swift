@@ -23,11 +23,12 @@ struct Terminals: AsyncParsableCommand {
     }
 
     static func change(_ change: Change, to status: EntityStatus, _ database: DatabaseOptions) async throws {
-        let result = try await withDatabase(database, logger: makeLogger("sasando.terminals", level: .warning)) { db in
-            try await TerminalDirectory(database: db).changeTerminalStatus(change.terminal, to: status, actor: change.actor, reason: change.reason)
+        let (result, actor) = try await withDatabase(database, logger: makeLogger("sasando.terminals", level: .warning)) { db in
+            let actor = try await recordedActor(change.actor, on: db)
+            return (try await TerminalDirectory(database: db).changeTerminalStatus(change.terminal, to: status, actor: actor, reason: change.reason), actor)
         }
         try report(result.outcome, subject: "terminal \(change.terminal) (\(result.merchantID ?? "?"))", missing: "terminal \(change.terminal)",
-                   list: "terminals", status: status, actor: change.actor,
+                   list: "terminals", status: status, actor: actor,
                    blocked: "its sign-ons, inquiries and payments now get 05 at every switch instance; its payment point's other terminals go on")
     }
 
@@ -88,11 +89,12 @@ struct PaymentPoints: AsyncParsableCommand {
     }
 
     static func change(_ change: Change, to status: EntityStatus, _ database: DatabaseOptions) async throws {
-        let result = try await withDatabase(database, logger: makeLogger("sasando.payment-points", level: .warning)) { db in
-            try await TerminalDirectory(database: db).changePaymentPointStatus(change.merchant, to: status, actor: change.actor, reason: change.reason)
+        let (result, actor) = try await withDatabase(database, logger: makeLogger("sasando.payment-points", level: .warning)) { db in
+            let actor = try await recordedActor(change.actor, on: db)
+            return (try await TerminalDirectory(database: db).changePaymentPointStatus(change.merchant, to: status, actor: actor, reason: change.reason), actor)
         }
         try report(result.outcome, subject: "payment point \(change.merchant)", missing: "payment point \(change.merchant)",
-                   list: "payment-points", status: status, actor: change.actor,
+                   list: "payment-points", status: status, actor: actor,
                    blocked: "every terminal of it now gets 05 (sign-on, inquiry, payment) at every switch instance")
     }
 
@@ -154,14 +156,15 @@ struct PaymentPoints: AsyncParsableCommand {
         func run() async throws {
             let sen = try Self.limitSen(dailyLimit)
             let merchant = self.merchant, actor = self.actor
-            let result = try await withDatabase(database, logger: makeLogger("sasando.payment-points", level: .warning)) { db in
-                try await TerminalDirectory(database: db).setDailyLimit(merchant, sen: sen, actor: actor)
+            let (result, recorded) = try await withDatabase(database, logger: makeLogger("sasando.payment-points", level: .warning)) { db in
+                let recorded = try await recordedActor(actor, on: db)
+                return (try await TerminalDirectory(database: db).setDailyLimit(merchant, sen: sen, actor: recorded), recorded)
             }
             guard let previous = result.previous else {
                 throw CommandFailure("no payment point \(merchant): nothing changed (`sasando payment-points list` shows them)")
             }
             if result.changed {
-                print("payment point \(merchant): daily limit \(Sen(previous)) -> \(Sen(sen)); audited as \(actor)")
+                print("payment point \(merchant): daily limit \(Sen(previous)) -> \(Sen(sen)); audited as \(recorded)")
             } else {
                 print("payment point \(merchant): daily limit was already \(Sen(sen)): nothing changed")
             }

@@ -20,6 +20,26 @@ func validateActor(_ actor: String) throws {
     }
 }
 
+/// Who an action is recorded as, in the audit log and (settlement) the batch. The CLI has no
+/// login, so a typed name proves nothing; it must at least be what the console would let act:
+/// `--actor NAME` is refused unless NAME is an enabled supervisor. Without `--actor`, the record
+/// says `cli:` and the operating-system user and host that ran the command, rather than a name
+/// nobody checked (a review recorded an operator, and a user who does not exist, as the staff
+/// member who settled a date).
+func recordedActor(_ actor: String, on database: SasandoDatabase) async throws -> String {
+    guard actor != defaultActor else {
+        let account = getpwuid(getuid()).flatMap { $0.pointee.pw_name.map { String(cString: $0) } } ?? "uid \(getuid())"
+        let user = ProcessInfo.processInfo.environment["SUDO_USER"].map { "\($0) via sudo as \(account)" } ?? account
+        return "cli:\(user)@\(ProcessInfo.processInfo.hostName)"
+    }
+    guard try await StaffStore(database: database).activeRole(username: actor) == .supervisor else {
+        throw CommandFailure("--actor \(actor) is not an enabled supervisor (`sasando staff list`); nothing was done. Leave --actor out to be recorded as cli:USER@HOST")
+    }
+    return actor
+}
+
+let defaultActor = "cli"
+
 /// Options every database command shares.
 struct DatabaseOptions: ParsableArguments {
     @Option(name: .customLong("database-url"), help: "PostgreSQL URL (default: $SASANDO_DATABASE_URL).")

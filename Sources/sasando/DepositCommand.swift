@@ -23,6 +23,7 @@ struct Deposit: AsyncParsableCommand {
             let merchant = self.merchant, actor = self.actor
             let balance = try await withDatabase(database, logger: logger) { db in
                 do {
+                    let actor = try await recordedActor(actor, on: db)
                     return try await LedgerAccounts(database: db).topUp(merchantID: merchant, amount: sen, actor: actor).balance
                 } catch let refused as LedgerError {
                     throw CommandFailure("nothing was topped up: \(refused.description)")

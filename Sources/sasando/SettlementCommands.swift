@@ -26,7 +26,8 @@ struct Cutover: AsyncParsableCommand {
     func run() async throws {
         let logger = makeLogger("sasando.cutover", level: .warning)
         let actor = self.actor, from = self.from, hour = self.cutoverHour
-        let (before, after) = try await withDatabase(database, logger: logger) { db in
+        let (before, after, recorded) = try await withDatabase(database, logger: logger) { db in
+            let actor = try await recordedActor(actor, on: db)
             let service = BusinessDayService(database: db, cutoverHourWITA: hour)
             let before = try await service.refresh().date
             // A retry after a "did it work?" moment would close the next date too and skip a
@@ -39,7 +40,7 @@ struct Cutover: AsyncParsableCommand {
                     """)
             }
             let after = try await service.cutover(actor: actor, from: from ?? before)
-            return (before, after)
+            return (before, after, actor)
         }
         if let from, from > before {
             // A date not reached yet is a mistake, not a repeat.
@@ -47,7 +48,7 @@ struct Cutover: AsyncParsableCommand {
         } else if let from, from != before {
             print("business date is already \(before) (not \(from)); nothing changed")
         } else {
-            print("cut over by \(actor): business date \(before) closed, \(after) open")
+            print("cut over by \(recorded): business date \(before) closed, \(after) open")
         }
     }
 }
@@ -68,11 +69,10 @@ struct Settle: AsyncParsableCommand {
         let outcome: SettleOutcome
         do {
             outcome = try await withDatabase(database, logger: logger) { db in
-                try await SettlementService(database: db).settle(date: date, actor: actor)
+                try await SettlementService(database: db).settle(date: date, actor: try await recordedActor(actor, on: db))
             }
         } catch let error as SettlementError {
-            print("error: \(error)")
-            throw ExitCode(2)
+            throw CommandFailure("\(error)")
         }
         switch outcome {
         case .settled(let report):
@@ -112,23 +112,37 @@ struct Biller: AsyncParsableCommand {
     struct File: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Write the switch's settlement file (CSV) for a biller and date.")
         @OptionGroup var database: DatabaseOptions
-        @Option(help: "Biller: PLNPOST, PLNPRE, PDAMKPG, IPL (or IPL:<estate>), KINET, BPJSKS.") var biller: String
-        @Option(help: "Business date YYYY-MM-DD.") var date: CalendarDate
-        @Option(help: "Output file (default: standard output).") var out: String?
+        @Option(help: "Biller: PLNPOST, PLNPRE, PDAMKPG, KINET, BPJSKS, or IPL:<estate> (one file per estate; the error lists them).") var biller: String
+        @Option(help: "A settled business date, YYYY-MM-DD.") var date: CalendarDate
+        @Option(help: "Output file, written with mode 0600: it holds customer IDs (default: standard output).") var out: String?
+        @Option(help: "Who does this, for the audit log (an enabled supervisor; default: cli and the OS user).") var actor: String = "cli"
+
+        func validate() throws { try validateActor(actor) }
 
         func run() async throws {
             let logger = makeLogger("sasando.biller", level: .warning)
-            let biller = self.biller, date = self.date
-            let csv = try await withDatabase(database, logger: logger) { db in
+            let biller = self.biller, date = self.date, actor = self.actor
+            let rows = try await withDatabase(database, logger: logger) { db in
+                let recorded = try await recordedActor(actor, on: db)
                 do {
-                    return try await SettlementService(database: db).billerFile(billerID: biller, date: date)
+                    let rows = try await SettlementService(database: db).billerRows(billerID: biller, date: date)
+                    // A file with customer data left the switch: who, which biller and date, what it said.
+                    try await TerminalDirectory(database: db).record(AuditEvent(
+                        actor: recorded, event: "biller_file_made",
+                        detail: "\(biller) \(date): \(rows.count) rows, \(Sen(rows.reduce(0) { $0 + $1.amountSen }))"))
+                    return rows
                 } catch let refused as SettlementError {
                     throw CommandFailure(refused.description)
                 }
             }
+            let csv = BillerFile.render(rows)
             if let out {
-                try csv.write(toFile: out, atomically: true, encoding: .utf8)
-                print("wrote \(csv.split(separator: "\n").count - 1) rows to \(out)")
+                guard FileManager.default.createFile(atPath: out, contents: Data(csv.utf8), attributes: [.posixPermissions: 0o600]) else {
+                    throw CommandFailure("cannot write \(out)")
+                }
+                // createFile keeps an existing file's mode: make sure.
+                try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: out)
+                print("wrote \(rows.count) rows (\(Sen(rows.reduce(0) { $0 + $1.amountSen }))) to \(out) (mode 0600: it holds customer IDs)")
             } else {
                 print(csv, terminator: "")
             }
@@ -139,25 +153,31 @@ struct Biller: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Compare a biller's file with the switch's record (key: rrn + terminal + period); exit 1 unless clean.")
         @OptionGroup var database: DatabaseOptions
-        @Option(help: "Biller: PLNPOST, PLNPRE, PDAMKPG, IPL (or IPL:<estate>), KINET, BPJSKS.") var biller: String
-        @Option(help: "Business date YYYY-MM-DD.") var date: CalendarDate
+        @Option(help: "Biller: PLNPOST, PLNPRE, PDAMKPG, KINET, BPJSKS, or IPL:<estate> (one file per estate).") var biller: String
+        @Option(help: "A settled business date, YYYY-MM-DD.") var date: CalendarDate
         @Option(help: "The biller's CSV file (same columns as `sasando biller file`).") var file: String
+        @Option(help: "Who does this, for the audit log (an enabled supervisor; default: cli and the OS user).") var actor: String = "cli"
+
+        func validate() throws { try validateActor(actor) }
 
         func run() async throws {
             guard let theirs = try? String(contentsOfFile: file, encoding: .utf8) else {
-                print("error: cannot read \(file)")
-                throw ExitCode(2)
+                throw CommandFailure("cannot read \(file)")
             }
             let logger = makeLogger("sasando.biller", level: .warning)
-            let biller = self.biller, date = self.date
+            let biller = self.biller, date = self.date, actor = self.actor
             let result: BillerReconciliation
             do {
                 result = try await withDatabase(database, logger: logger) { db in
-                    try await SettlementService(database: db).reconcileBiller(billerID: biller, date: date, theirCSV: theirs)
+                    let recorded = try await recordedActor(actor, on: db)
+                    let result = try await SettlementService(database: db).reconcileBiller(billerID: biller, date: date, theirCSV: theirs)
+                    try await TerminalDirectory(database: db).record(AuditEvent(
+                        actor: recorded, event: "biller_reconciled",
+                        detail: "\(biller) \(date): \(result.isClean ? "clean" : "NOT clean"), \(result.matched) matched, switch \(Sen(result.oursTotalSen)), biller \(Sen(result.theirsTotalSen))"))
+                    return result
                 }
             } catch let error as BillerFileError {
-                print("error: \(file): \(error)")
-                throw ExitCode(2)
+                throw CommandFailure("\(file): \(error)")
             } catch let refused as SettlementError {
                 throw CommandFailure(refused.description)
             }

@@ -29,7 +29,7 @@ struct Staff: AsyncParsableCommand {
     }
 
     static func setDisabled(_ target: Target, _ disabled: Bool, _ database: DatabaseOptions) async throws {
-        try await withStore(database) { try await $0.setDisabled(username: target.user, disabled, actor: target.actor) }
+        try await withStore(database) { try await $0.setDisabled(username: target.user, disabled, actor: try await recordedActor(target.actor, on: $0.database)) }
     }
 
     struct List: AsyncParsableCommand {
@@ -77,7 +77,7 @@ struct Staff: AsyncParsableCommand {
         func run() async throws {
             let password = try readPassword(for: target.user, file: passwordFile)
             let target = self.target
-            try await Staff.withStore(database) { try await $0.setPassword(username: target.user, password: password, actor: target.actor) }
+            try await Staff.withStore(database) { try await $0.setPassword(username: target.user, password: password, actor: try await recordedActor(target.actor, on: $0.database)) }
             print("password of \(target.user) set; their sessions ended")
         }
     }
@@ -90,7 +90,7 @@ struct Staff: AsyncParsableCommand {
         func run() async throws {
             let target = self.target
             try await Staff.withStore(database) { store in
-                print("\(try await store.logOut(username: target.user, actor: target.actor)) session(s) of \(target.user) ended")
+                print("\(try await store.logOut(username: target.user, actor: try await recordedActor(target.actor, on: store.database))) session(s) of \(target.user) ended")
             }
         }
     }

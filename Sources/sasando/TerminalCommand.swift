@@ -129,12 +129,21 @@ struct TerminalCommand: AsyncParsableCommand {
             try approved(try await exchange(requests.signOn(), mac: false))
             let response = try await exchange(reversal, mac: true,
                                               ifNoAnswer: "`sasando terminal \(rerun) reverse --repeat` sends it again as 0401")
-            // Answered (approved or not): done with both files.
+            // 90 (cut-over in progress) and 91 (switch or database unavailable) mean nothing was
+            // recorded: the reversal still has to happen (spec: repeat until answered), so both
+            // files stay for `reverse --repeat`. Any other answer is final: done with both.
+            if let code = response[39], Self.notRecordedCodes.contains(code) {
+                print("the reversal was not recorded (\(code)); the payment is not reversed yet: `sasando terminal \(rerun) reverse --repeat` sends it again")
+                throw ExitCode(1)
+            }
             try remove(Self.unansweredReversalFile)
             try remove(paymentFile)
             try approved(response)
         }
     }
+
+    /// Answers that record nothing and ask the terminal to try again.
+    static let notRecordedCodes: Set<String> = [ResponseCode.cutoverInProgress.rawValue, ResponseCode.systemUnavailable.rawValue]
 
     func describe(_ message: ISOMessage) -> String {
         var text = "\(message.mti)"

@@ -251,6 +251,9 @@ struct IsolatedDatabase {
         // The current date cannot be settled.
         await #expect(throws: SettlementError.self) { try await h.settlement.settle(date: day1, actor: "test") }
 
+        // No biller file before the date is settled: a later reversal would make it wrong.
+        await #expect(throws: SettlementError.self) { try await h.settlement.billerRows(billerID: "PLNPOST", date: day0) }
+
         // Settlement of day0: ties to the ledger to the sen.
         let clearingBefore = try await Self.int(h.database, "SELECT balance FROM accounts WHERE code = 'BANK:CLEARING'")
         let outcome = try await h.settlement.settle(date: day0, actor: "test-supervisor")
@@ -322,7 +325,9 @@ struct IsolatedDatabase {
         let expectedLines = paid.enumerated().filter { $0.element.product == "PLNPOST" && !reversedIndexes.contains($0.offset) }
             .reduce(0) { $0 + (BillData.parse($1.element.request[48]!)?.bills.count ?? 0) }
         #expect(rows.count == expectedLines)
-        #expect(rows.allSatisfy { $0.customerIDMasked.hasPrefix("********") && $0.period.count == 6 && !$0.billerReference.isEmpty })
+        // Whole customer IDs: the biller credits the customer's account with them.
+        let customersPaid = Set(paid.filter { $0.product == "PLNPOST" }.compactMap { BillData.parse($0.request[48]!)?.customerID })
+        #expect(rows.allSatisfy { customersPaid.contains($0.customerID) && $0.period.count == 6 && !$0.billerReference.isEmpty })
         let file = try await h.settlement.billerFile(billerID: "PLNPOST", date: day0)
         #expect(file.hasPrefix(BillerFile.header + "\n"))
         var theirs = try BillerFile.parse(file)

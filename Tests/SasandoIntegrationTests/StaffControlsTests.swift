@@ -90,8 +90,22 @@ import Testing
         let (client, requests, folder) = try await h.signedOn(0)
         let id = folder.info.terminalID
 
-        let block = try CrashRecoveryTests.run(binary, ["terminals", "block", "--terminal", id, "--reason", "lost", "--actor", "ops.test"])
-        #expect(block.status == 0 && block.output.contains("\(id) (\(folder.info.merchantID)) blocked"), "\(block.output)")
+        // --actor must be an enabled supervisor: an operator, or nobody at all, is refused and nothing changes.
+        let tag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        let (supervisor, operatorName) = ("sup-\(tag)", "op-\(tag)")
+        let hash = "$2b$04$" + String(repeating: "x", count: 53)
+        try await h.database.client.query("""
+            INSERT INTO staff_users (username, password_hash, role)
+            VALUES (\(supervisor), \(hash), 'supervisor'), (\(operatorName), \(hash), 'operator')
+            """)
+        for actor in [operatorName, "nobody-\(tag)"] {
+            let refused = try CrashRecoveryTests.run(binary, ["terminals", "block", "--terminal", id, "--reason", "lost", "--actor", actor])
+            #expect(refused.status == 1 && refused.output.contains("is not an enabled supervisor"), "\(refused.output)")
+        }
+        #expect(try await h.directory.terminals(merchantID: folder.info.merchantID).first { $0.terminalID == id }?.status == .active)
+
+        let block = try CrashRecoveryTests.run(binary, ["terminals", "block", "--terminal", id, "--reason", "lost", "--actor", supervisor])
+        #expect(block.status == 0 && block.output.contains("\(id) (\(folder.info.merchantID)) blocked; audited as \(supervisor)"), "\(block.output)")
         #expect(try await client.send(requests.inquiry(product: "PLNPOST", customerID: PaymentFlowTests.customer(12)), macKey: folder.macKey)[39] == "05")
         let repeated = try CrashRecoveryTests.run(binary, ["terminals", "block", "--terminal", id, "--reason", "lost"])
         #expect(repeated.status == 0 && repeated.output.contains("already blocked"), "\(repeated.output)")
@@ -104,8 +118,12 @@ import Testing
         #expect(try CrashRecoveryTests.run(binary, ["payment-points", "limit", "--merchant", folder.info.merchantID,
                                                     "--daily-limit", "5000000.00"]).status == 64)
 
-        let unblock = try CrashRecoveryTests.run(binary, ["terminals", "unblock", "--terminal", id, "--reason", "found", "--actor", "ops.test"])
-        #expect(unblock.status == 0, "\(unblock.output)")
+        // Without --actor: recorded as cli: and the operating-system user and host.
+        let unblock = try CrashRecoveryTests.run(binary, ["terminals", "unblock", "--terminal", id, "--reason", "found"])
+        #expect(unblock.status == 0 && unblock.output.contains("active; audited as cli:"), "\(unblock.output)")
+        #expect(try await IntegrationEnvironment.int(h.database, """
+            SELECT count(*) FROM audit_events WHERE event = 'terminal_unblocked' AND actor LIKE 'cli:%@%' AND detail LIKE \(id + "%")
+            """) == 1)
         #expect(try await client.send(requests.inquiry(product: "PLNPOST", customerID: PaymentFlowTests.customer(12)), macKey: folder.macKey)[39] == "00")
         #expect(try await Self.audits(h, "terminal_blocked", mentioning: id) == 1)
         await h.stop()

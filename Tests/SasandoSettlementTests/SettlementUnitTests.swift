@@ -80,7 +80,7 @@ import Testing
 
 @Suite struct BillerFileTests {
     static func row(_ rrn: String, _ period: String, _ amount: Int64, terminal: String = "KPG00001") -> BillerFileRow {
-        BillerFileRow(rrn: rrn, terminalID: terminal, customerIDMasked: "********9012", period: period, amountSen: amount,
+        BillerFileRow(rrn: rrn, terminalID: terminal, customerID: "123456789012", period: period, amountSen: amount,
                       billerReference: "PLNPOST-0610-\(rrn)", timestamp: "2025-06-10T10:00:00+08:00")
     }
 
@@ -89,7 +89,7 @@ import Testing
         odd.billerReference = "has,comma \"and quote\""
         let rows = [Self.row("R1", "202505", 12_500_000), Self.row("R1", "202504", 9_900_000), odd]
         let csv = BillerFile.render(rows)
-        #expect(csv.hasPrefix("rrn,terminal_id,customer_id_masked,period,amount_sen,biller_reference,timestamp\n"))
+        #expect(csv.hasPrefix("rrn,terminal_id,customer_id,period,amount_sen,biller_reference,timestamp\n"))
         #expect(try BillerFile.parse(csv) == rows)
         #expect(try BillerFile.parse(csv.replacingOccurrences(of: "\n", with: "\r\n")) == rows)
     }
@@ -117,6 +117,22 @@ import Testing
         #expect(r.duplicatesInTheirs.count == 1)
         #expect(!r.isClean)
         #expect(BillerReconciliation.compare(ours: ours, theirs: ours).isClean)
+        // The right amount to the wrong customer, or under another biller reference, is a difference too.
+        var wrongCustomer = Self.row("R1", "202505", 100)
+        wrongCustomer.customerID = "999999999999"
+        var wrongReference = Self.row("R1", "202504", 200)
+        wrongReference.billerReference = "XXXX-OTHER"
+        let details = BillerReconciliation.compare(ours: Array(ours.prefix(2)), theirs: [wrongCustomer, wrongReference])
+        #expect(details.detailMismatches.map(\.fields) == [["customer_id"], ["biller_reference"]])
+        #expect(details.matched == 0 && !details.isClean)
+        #expect(details.renderText().contains("customer switch ********9012, biller ********9999"))
+        // A spreadsheet drops leading zeros of digits-only RRNs and customer IDs: still the same rows.
+        var zeros = Self.row("000116721983", "202505", 100)
+        zeros.customerID = "012345678901"
+        var excel = zeros
+        excel.rrn = "116721983"
+        excel.customerID = "12345678901"
+        #expect(BillerReconciliation.compare(ours: [zeros], theirs: [excel]).isClean)
         // Same RRN on another terminal is another row.
         let other = BillerReconciliation.compare(ours: [Self.row("R1", "202505", 100)], theirs: [Self.row("R1", "202505", 100, terminal: "KPG00002")])
         #expect(other.missingAtBiller.count == 1 && other.missingAtSwitch.count == 1)
@@ -145,5 +161,24 @@ import Testing
         let decoded = try JSONDecoder().decode(SettlementReport.self, from: Data(json.utf8))
         #expect(decoded == report)
         #expect(report.renderText().contains("Rp 9,00"))
+    }
+
+    /// A name a spreadsheet would run, or one with a line break, stays one harmless cell.
+    @Test func csvQuotesLineBreaksAndGuardsFormulas() {
+        let point: (String, String) -> SettlementReport.PaymentPointLine = { id, name in
+            .init(merchantID: id, name: name, payments: 1, debits: 100, reversals: 0, reversalDebits: 0, commission: 0, depositBalance: -5)
+        }
+        let report = SettlementReport(
+            businessDate: CalendarDate(year: 2025, month: 6, day: 10), settledAt: nil, settledBy: nil, billers: [],
+            paymentPoints: [point("NTTPP0000000004", "Loket Oebobo\nsection"), point("NTTPP0000000005", "=1+2"),
+                            point("NTTPP0000000006", "@SUM(A1)"), point("NTTPP0000000007", "=HYPERLINK(\"http://x\",\"y\")")],
+            trialBalance: [], trialBalanceTotal: 0)
+        let csv = report.renderCSV()
+        #expect(csv.contains("payment_point,NTTPP0000000004,\"Loket Oebobo\nsection\",1,100,0,0,100,0,-5\n"))
+        #expect(csv.contains("payment_point,NTTPP0000000005,'=1+2,"))
+        #expect(csv.contains("payment_point,NTTPP0000000006,'@SUM(A1),"))
+        #expect(csv.contains("payment_point,NTTPP0000000007,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\","))
+        // Numbers keep their sign.
+        #expect(csv.contains(",-5\n"))
     }
 }

@@ -1,0 +1,45 @@
+import Foundation
+import SasandoLedger
+import Testing
+
+/// `sasando terminal` (the real binary) as a payment point's operator uses it: a reversal answered
+/// `90` (cut-over in progress) was recorded nowhere, so the command keeps it and `reverse --repeat`
+/// sends it again; the payment is reversed once (a review found the files deleted and the payment
+/// left settled).
+@Suite struct TerminalCommandTests {
+    @Test func aReversalAnswered90IsKeptAndRepeated() async throws {
+        let binary = try #require(CrashRecoveryTests.binary, "SASANDO_BIN is not set: run ./scripts/test")
+        try await IsolatedDatabase.using { isolated in
+            let h = try await SwitchHarness.start(databaseURL: isolated.url, businessDayPollMilliseconds: 50)
+            let folder = h.terminalsDirectory + "/" + h.folders[0].info.terminalID
+            func terminal(_ arguments: [String]) throws -> (status: Int32, output: String) {
+                try CrashRecoveryTests.run(binary, ["terminal", "--credentials", folder, "--port", "\(h.port)"] + arguments)
+            }
+            func setState(_ state: String) async throws {
+                try await h.database.client.query("UPDATE business_day SET state = \(state) WHERE id = 1")
+                try await Task.sleep(for: .milliseconds(300))   // past the switch's business-day poll
+            }
+            func exists(_ file: String) -> Bool { FileManager.default.fileExists(atPath: folder + "/" + file) }
+
+            let pay = try terminal(["pay", "--product", "PLNPOST", "--customer", PaymentFlowTests.customer(12)])
+            #expect(pay.status == 0, "\(pay.output)")
+            #expect(exists("last-payment.json"))
+
+            try await setState("cutting_over")
+            let refused = try terminal(["reverse"])
+            #expect(refused.status == 1 && refused.output.contains("response 90"), "\(refused.output)")
+            #expect(refused.output.contains("not recorded"), "\(refused.output)")
+            #expect(exists("last-payment.json") && exists("unanswered-reversal.json"))
+
+            try await setState("open")
+            let repeated = try terminal(["reverse", "--repeat"])
+            #expect(repeated.status == 0 && repeated.output.contains("0410"), "\(repeated.output)")
+            #expect(!exists("last-payment.json") && !exists("unanswered-reversal.json"))
+            let reversals = try await IntegrationEnvironment.int(h.database, """
+                SELECT count(*) FROM transactions WHERE kind = 'reversal' AND response_code = '00' AND terminal_id = \(h.folders[0].info.terminalID)
+                """)
+            #expect(reversals == 1)
+            await h.stop()
+        }
+    }
+}
