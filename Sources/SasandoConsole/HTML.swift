@@ -44,7 +44,10 @@ enum HTML {
         button{background:#0b4f6c;color:#fff;border:0;cursor:pointer}button.warn{background:#a33}
         .msg{padding:.6rem 1rem;border-radius:6px;margin-bottom:1rem}.ok{background:#e3f6e8}.err{background:#fde8e8}
         .stat{font-size:1.6rem;font-weight:600}.muted{color:#5b6775;font-size:.9rem}svg{max-width:100%;height:auto}
-        @media print{header,form,.noprint{display:none}body{background:#fff}.card{box-shadow:none}}
+        @media print{header,form,.noprint{display:none}body{background:#fff;font-size:10px}.card{box-shadow:none;padding:0}
+        main{max-width:none;padding:0}.scroll{overflow:visible}th,td{white-space:normal;padding:.15rem .3rem}
+        tfoot{display:table-row-group}tr{break-inside:avoid}.grid{display:block}}
+        @page{size:A4 landscape;margin:10mm}
         """
 
     /// The page frame: header with navigation (omitted on the login page and in print).
