@@ -57,7 +57,7 @@ extension ConsolePages {
                          footer: ["Total", "", "\(t.payments)", HTML.money(t.paymentAmount), "\(t.reversals)", HTML.money(t.reversalAmount), HTML.money(t.netPayable)],
                          id: "billers"))</div>
             <div class="card"><h2>Per payment point</h2>
-            \(HTML.table(["Payment point", "Name", "#Payments", "#Debits", "#Reversals", "#Reversed", "#Commission", "#Deposit now"], points,
+            \(HTML.table(["Payment point", "Name", "#Payments", "#Debits", "#Reversals", "#Reversed", "#Commission", "#Deposit at close"], points,
                          footer: ["Total", "", "\(t.payments)", HTML.money(t.debits), "\(t.reversals)", HTML.money(t.reversalDebits), HTML.money(t.commission), ""],
                          id: "payment-points"))</div>
             <div class="card"><h2>Trial balance at the close of \(report.businessDate.description) (all accounts)</h2>

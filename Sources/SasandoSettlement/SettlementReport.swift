@@ -26,7 +26,7 @@ public struct SettlementReport: Sendable, Codable, Equatable {
         public var reversals: Int
         public var reversalDebits: Int64     // amount + fee of reversed payments
         public var commission: Int64         // commission earned net of reversals
-        public var depositBalance: Int64     // now
+        public var depositBalance: Int64     // at the close of the date
         public var netDebits: Int64 { debits - reversalDebits }
 
         public init(merchantID: String, name: String, payments: Int, debits: Int64, reversals: Int, reversalDebits: Int64,

@@ -65,7 +65,7 @@ extension SettlementReport {
             + lpad("\(Sen(t.reversalAmount))", 22) + lpad("\(Sen(t.netPayable))", 22) + "\n"
         out += "\nPayment points\n"
         out += pad("payment point", 17) + pad("name", 22) + lpad("payments", 9) + lpad("debits", 20) + lpad("reversals", 10)
-            + lpad("reversed", 20) + lpad("commission", 16) + lpad("deposit now", 22) + "\n"
+            + lpad("reversed", 20) + lpad("commission", 16) + lpad("deposit at close", 22) + "\n"
         for p in paymentPoints {
             out += pad(p.merchantID, 17) + pad(String(p.name.prefix(21)), 22) + lpad("\(p.payments)", 9) + lpad("\(Sen(p.debits))", 20)
                 + lpad("\(p.reversals)", 10) + lpad("\(Sen(p.reversalDebits))", 20) + lpad("\(Sen(p.commission))", 16)

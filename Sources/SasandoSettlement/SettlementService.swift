@@ -104,7 +104,12 @@ public struct SettlementService: Sendable {
                      - coalesce(sum(dp.amount) FILTER (WHERE dp.src = 'R' AND a.kind = 'commission'), 0) AS commission
                 FROM dp JOIN accounts a ON a.id = dp.account_id WHERE a.kind IN ('deposit', 'commission')
                 GROUP BY a.merchant_id)
-            SELECT m.merchant_id, coalesce(pp.name, ''), m.n, m.debits::int8, m.rn, m.rdebits::int8, m.commission::int8, coalesce(d.balance, 0)
+            -- The deposit at the close of the date: today's balance less what journals of later
+            -- dates moved, so a reprint of a settled date shows what the archived copy showed.
+            SELECT m.merchant_id, coalesce(pp.name, ''), m.n, m.debits::int8, m.rn, m.rdebits::int8, m.commission::int8,
+                   (coalesce(d.balance, 0) - coalesce((SELECT sum(CASE lp.side WHEN 'C' THEN lp.amount ELSE -lp.amount END)
+                                                      FROM postings lp JOIN journals lj ON lj.id = lp.journal_id
+                                                      WHERE lp.account_id = d.id AND lj.business_date > '\(date.description)'::date), 0))::int8
             FROM m LEFT JOIN payment_points pp ON pp.merchant_id = m.merchant_id
             LEFT JOIN accounts d ON d.code = 'DEP:' || m.merchant_id
             ORDER BY m.merchant_id
@@ -216,6 +221,18 @@ public struct SettlementService: Sendable {
             }
             let existing = try await connection.query("SELECT 1 FROM settlement_batches WHERE business_date = \(date.description)::date", logger: logger)
             for try await _ in existing { return false }
+            // Dates settle in order. A settlement's journals are dated with its date, so settling D
+            // after D+1 would change D+1's settled report (its trial balance at the close) after it
+            // was archived (a review saw 12 lines of it change).
+            let earlier = try await connection.query("""
+                SELECT d::date::text FROM generate_series(\(first.description)::date, \(date.description)::date - 1, interval '1 day') d
+                WHERE EXISTS (SELECT 1 FROM journals j WHERE j.business_date = d::date AND j.kind = 'payment')
+                  AND NOT EXISTS (SELECT 1 FROM settlement_batches b WHERE b.business_date = d::date)
+                ORDER BY 1 LIMIT 1
+                """, logger: logger)
+            for try await unsettled in earlier.decode(String.self) {
+                throw SettlementError("\(unsettled) is not settled yet: dates are settled in order (settle \(unsettled) first), so that a settled date's report never changes")
+            }
 
             // Everything is read first; the accounts are locked only by the one postings statement
             // at the end, for milliseconds, not while the date's postings are read.

@@ -119,6 +119,40 @@ struct IsolatedDatabase {
                                                run)
     }
 
+    /// Dates settle in order, so a settled date's report never changes afterwards: settling the
+    /// next date (whose commission journal credits the deposits) leaves the earlier report as it
+    /// was, deposits included, which show the balance at the close of the date (a review saw a
+    /// settled date's trial balance change when an earlier date was settled after it, and its
+    /// deposits follow the live balance).
+    @Test func datesSettleInOrderAndASettledReportStaysAsItWas() async throws {
+        try await IsolatedDatabase.withHarness({ try await SwitchHarness.start(terminals: 2, paymentPoints: 2, databaseURL: $0, businessDayPollMilliseconds: 100) }) { h in
+            let (c0, r0, f0) = try await h.signedOn(0)
+            let customer = { (n: Int) in PaymentFlowTests.customer(n, ending: nil) }
+            let day0 = try await h.businessDay.refresh().date
+            _ = try await Self.pay(c0, r0, key: f0.macKey, product: "PDAMKPG", customer: customer(8), terminal: 0)
+            let day1 = try await h.businessDay.cutover(actor: "test")
+            #expect(await Self.nextNotice(c0, seconds: 5)?[15] == day1.mmdd)
+            _ = try await Self.pay(c0, r0, key: f0.macKey, product: "PDAMKPG", customer: customer(8), terminal: 0)
+            let day2 = try await h.businessDay.cutover(actor: "test", from: day1)
+            #expect(await Self.nextNotice(c0, seconds: 5)?[15] == day2.mmdd)
+
+            await #expect(throws: SettlementError.self) { try await h.settlement.settle(date: day1, actor: "test") }
+            do {
+                _ = try await h.settlement.settle(date: day1, actor: "test")
+            } catch let refused as SettlementError {
+                #expect(refused.description.contains("\(day0) is not settled yet"), "\(refused)")
+            }
+            guard case .settled = try await h.settlement.settle(date: day0, actor: "test") else { Issue.record("day0 not settled"); return }
+            let archived = try await h.settlement.report(date: day0)
+            guard case .settled = try await h.settlement.settle(date: day1, actor: "test") else { Issue.record("day1 not settled"); return }
+            _ = try await Self.pay(c0, r0, key: f0.macKey, product: "PDAMKPG", customer: customer(8), terminal: 0)
+            let reprinted = try await h.settlement.report(date: day0)
+            #expect(reprinted.paymentPoints == archived.paymentPoints)
+            #expect(reprinted.trialBalance == archived.trialBalance)
+            #expect(try await Self.int(h.database, "SELECT count(*) FROM settlement_batches") == 2)
+        }
+    }
+
     /// A settlement in progress holds up nothing but reversals of its own date's payments: the
     /// next date's payments are approved at once, and a reversal of the settling date's payment gets
     /// `91`, not recorded, so its repeat gets `12` once the date is settled. The settlement is held
