@@ -1,6 +1,7 @@
 import Foundation
 import SasandoCore
 import SasandoISO8583
+import SasandoSettlement
 import Synchronization
 
 /// Builds requests as a terminal sends them (used by the `sasando terminal` CLI, the tests and the
@@ -56,6 +57,15 @@ public final class TerminalRequests: Sendable {
         m[42] = merchantID
         if let billData { m[48] = billData }
         m[49] = "360"
+        return m
+    }
+
+    /// 0500 (spec §3): the terminal's own totals for business date `mmdd` (field 15).
+    public func reconciliation(mmdd: String, totals: TerminalTotals, now: Date = Date()) -> ISOMessage {
+        var m = base(mti: "0500", now: now)
+        m[15] = mmdd
+        m[42] = merchantID
+        for (field, value) in LedgerFlows.reconciliationFields(totals) { m[field] = value }
         return m
     }
 

@@ -5,6 +5,7 @@ import NIOPosix
 import SasandoCore
 import SasandoISO8583
 import SasandoPKI
+import SasandoSettlement
 import SasandoSwitch
 import SasandoTransport
 
@@ -14,20 +15,21 @@ import SasandoTransport
 struct TerminalCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "terminal",
-        abstract: "Act as a payment-point terminal: signon | echo | signoff | inquiry | pay | reverse.")
+        abstract: "Act as a payment-point terminal: signon | echo | signoff | inquiry | pay | reverse | reconcile.")
 
     enum Action: String, ExpressibleByArgument, CaseIterable {
-        case signon, echo, signoff, inquiry, pay, reverse
+        case signon, echo, signoff, inquiry, pay, reverse, reconcile
     }
 
     @Option(help: "Terminal credential folder (cert.pem, key.pem, ca.pem, mac.key, terminal.json).") var credentials: String
-    @Argument(help: "signon | echo | signoff | inquiry | pay | reverse") var action: Action
+    @Argument(help: "signon | echo | signoff | inquiry | pay | reverse | reconcile") var action: Action
     @Option(help: "Product code for inquiry/pay: PLNPOST, PLNPRE, PDAMKPG, IPL, KINET, BPJSKS.") var product: String?
     @Option(help: "Customer ID (meter number, account number) for inquiry/pay.") var customer: String?
     @Option(parsing: .unconditional, help: "PLNPRE denomination in whole rupiah (inquiry/pay).") var amount: String?
     @Option(help: "Switch host (default: terminal.json).") var host: String?
     @Option(help: "Switch port (default: terminal.json).") var port: Int?
     @Flag(help: "Reverse with a 0401 repeat instead of 0400.") var `repeat` = false
+    @Option(help: "reconcile: business date MMDD (default: that of this terminal's last approved payment).") var date: String?
 
     static let lastPaymentFile = "last-payment.json"
 
@@ -48,6 +50,12 @@ struct TerminalCommand: AsyncParsableCommand {
             }
         }
         if `repeat`, action != .reverse { throw ValidationError("--repeat goes with reverse") }
+        if let date {
+            guard action == .reconcile else { throw ValidationError("--date goes with reconcile") }
+            guard date.count == 4, let month = Int(date.prefix(2)), let day = Int(date.suffix(2)), (1...12).contains(month), (1...31).contains(day) else {
+                throw ValidationError("--date is MMDD, e.g. 1130")
+            }
+        }
     }
 
     func run() async throws {
@@ -107,6 +115,8 @@ struct TerminalCommand: AsyncParsableCommand {
             let response = try await exchange(payment, mac: true,
                                               ifNoAnswer: "its outcome is unknown; `sasando terminal \(rerun) reverse` reverses it")
             if response[39] == "00" {
+                try record(.init(kind: .payment, businessDate: response[15] ?? "", stan: payment[11] ?? "", transmittedAt: payment[7] ?? "",
+                                 amountSen: Self.amountAndFee(payment), original: nil))
                 try move(Self.unansweredPaymentFile, to: Self.lastPaymentFile)
                 print("saved as \(Self.lastPaymentFile); `sasando terminal \(rerun) reverse` reverses it")
             } else {
@@ -136,9 +146,101 @@ struct TerminalCommand: AsyncParsableCommand {
                 print("the reversal was not recorded (\(code)); the payment is not reversed yet: `sasando terminal \(rerun) reverse --repeat` sends it again")
                 throw ExitCode(1)
             }
+            if response[39] == "00", let original = reversal[90] {
+                try record(.init(kind: .reversal, businessDate: response[15] ?? "", stan: reversal[11] ?? "", transmittedAt: reversal[7] ?? "",
+                                 amountSen: 0, original: JournalLine.key(fromField90: original)))
+            }
             try remove(Self.unansweredReversalFile)
             try remove(paymentFile)
             try approved(response)
+        case .reconcile:
+            // Spec §3: this terminal's own totals for a business date, from its journal here.
+            let lines = try loadJournal()
+            guard let mmdd = date ?? lines.last(where: { $0.kind == .payment })?.businessDate, !mmdd.isEmpty else {
+                throw CommandFailure("no approved payment in \(path(Self.journalFile)) to take the date from: give --date MMDD")
+            }
+            let ours = JournalLine.totals(lines, businessDate: mmdd)
+            print("this terminal's journal for \(mmdd): \(ours.payments) payments \(Sen(ours.paymentAmount)), "
+                  + "\(ours.reversals) reversed \(Sen(ours.reversalAmount)) (amount + fee)")
+            try approved(try await exchange(requests.signOn(), mac: false))
+            let response = try await exchange(requests.reconciliation(mmdd: mmdd, totals: ours), mac: true)
+            if response[39] == "95" {
+                print("the switch's totals differ (its 76/77/88/89/97 above): payments made from this folder are all it knows; "
+                      + "another tool using this terminal, or a journal that was moved, explains a difference")
+            }
+            try approved(response)
+        }
+    }
+
+    // MARK: The terminal's journal (for reconciliation)
+
+    /// Approved payments and reversals made from this folder, one JSON line each, as a terminal
+    /// keeps them for its end-of-day 0500.
+    static let journalFile = "journal.jsonl"
+    /// Read whole for a 0500: past this, start a new folder's journal (move the file away).
+    static let journalBytesMax = 16 * 1024 * 1024
+
+    struct JournalLine: Codable, Equatable {
+        enum Kind: String, Codable { case payment, reversal }
+        var kind: Kind
+        /// Field 15 of the answer (MMDD): the business date the switch put it on.
+        var businessDate: String
+        var stan: String
+        var transmittedAt: String
+        /// Field 4 + fee (28), in sen (payments).
+        var amountSen: Int64
+        /// Reversals: the payment's key, "STAN|field 7".
+        var original: String?
+
+        var key: String { "\(stan)|\(transmittedAt)" }
+
+        /// Field 90: original MTI (4), STAN (6), transmission date and time (10), ...
+        static func key(fromField90 field: String) -> String {
+            let chars = Array(field)
+            guard chars.count >= 20 else { return "" }
+            return String(chars[4..<10]) + "|" + String(chars[10..<20])
+        }
+
+        /// Spec §3: 76/88 the date's approved payments (reversed ones included), 77/89 those reversed.
+        static func totals(_ lines: [JournalLine], businessDate: String) -> TerminalTotals {
+            let reversed = Set(lines.filter { $0.kind == .reversal }.compactMap(\.original))
+            let payments = lines.filter { $0.kind == .payment && $0.businessDate == businessDate }
+            let taken = payments.filter { reversed.contains($0.key) }
+            return TerminalTotals(payments: Int64(payments.count), paymentAmount: payments.reduce(0) { $0 + $1.amountSen },
+                                  reversals: Int64(taken.count), reversalAmount: taken.reduce(0) { $0 + $1.amountSen })
+        }
+    }
+
+    static func amountAndFee(_ payment: ISOMessage) -> Int64 {
+        (Int64(payment[4] ?? "") ?? 0) + (payment[28].flatMap { Int64($0.dropFirst()) } ?? 0)
+    }
+
+    func record(_ line: JournalLine) throws {
+        var data = try JSONEncoder().encode(line)
+        data.append(UInt8(ascii: "\n"))
+        let file = path(Self.journalFile)
+        if !FileManager.default.fileExists(atPath: file) {
+            guard FileManager.default.createFile(atPath: file, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+                throw CommandFailure("cannot write \(file)")
+            }
+        }
+        guard let handle = FileHandle(forWritingAtPath: file) else { throw CommandFailure("cannot write \(file)") }
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: data)
+    }
+
+    func loadJournal() throws -> [JournalLine] {
+        let file = path(Self.journalFile)
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: file) else { return [] }
+        guard let size = attributes[.size] as? Int, size <= Self.journalBytesMax else {
+            throw CommandFailure("\(file) is over \(Self.journalBytesMax / 1_048_576) MiB: move it away (an archive) and reconcile by --date from a new one")
+        }
+        guard let text = FileManager.default.contents(atPath: file).map({ String(decoding: $0, as: UTF8.self) }) else { return [] }
+        return try text.split(separator: "\n").enumerated().map { index, line in
+            do { return try JSONDecoder().decode(JournalLine.self, from: Data(line.utf8)) } catch {
+                throw CommandFailure("\(file) line \(index + 1) is not a journal line")
+            }
         }
     }
 

@@ -99,27 +99,27 @@ import Testing
             VALUES (\(supervisor), \(hash), 'supervisor'), (\(operatorName), \(hash), 'operator')
             """)
         for actor in [operatorName, "nobody-\(tag)"] {
-            let refused = try CrashRecoveryTests.run(binary, ["terminals", "block", "--terminal", id, "--reason", "lost", "--actor", actor])
+            let refused = try await SasandoCLI.run(binary, ["terminals", "block", "--terminal", id, "--reason", "lost", "--actor", actor])
             #expect(refused.status == 1 && refused.output.contains("is not an enabled supervisor"), "\(refused.output)")
         }
         #expect(try await h.directory.terminals(merchantID: folder.info.merchantID).first { $0.terminalID == id }?.status == .active)
 
-        let block = try CrashRecoveryTests.run(binary, ["terminals", "block", "--terminal", id, "--reason", "lost", "--actor", supervisor])
+        let block = try await SasandoCLI.run(binary, ["terminals", "block", "--terminal", id, "--reason", "lost", "--actor", supervisor])
         #expect(block.status == 0 && block.output.contains("\(id) (\(folder.info.merchantID)) blocked; audited as \(supervisor)"), "\(block.output)")
         #expect(try await client.send(requests.inquiry(product: "PLNPOST", customerID: PaymentFlowTests.customer(12)), macKey: folder.macKey)[39] == "05")
-        let repeated = try CrashRecoveryTests.run(binary, ["terminals", "block", "--terminal", id, "--reason", "lost"])
+        let repeated = try await SasandoCLI.run(binary, ["terminals", "block", "--terminal", id, "--reason", "lost"])
         #expect(repeated.status == 0 && repeated.output.contains("already blocked"), "\(repeated.output)")
-        let listed = try CrashRecoveryTests.run(binary, ["terminals", "list", "--merchant", folder.info.merchantID, "--blocked"])
+        let listed = try await SasandoCLI.run(binary, ["terminals", "list", "--merchant", folder.info.merchantID, "--blocked"])
         #expect(listed.status == 0 && listed.output.contains("\(id)  \(folder.info.merchantID)  blocked"), "\(listed.output)")
 
-        #expect(try CrashRecoveryTests.run(binary, ["terminals", "block", "--terminal", "ZZZZZZZZ", "--reason", "x"]).status == 1)
-        #expect(try CrashRecoveryTests.run(binary, ["terminals", "block", "--terminal", "short", "--reason", "x"]).status == 64)
-        #expect(try CrashRecoveryTests.run(binary, ["terminals", "block", "--terminal", id, "--reason", " "]).status == 64)
-        #expect(try CrashRecoveryTests.run(binary, ["payment-points", "limit", "--merchant", folder.info.merchantID,
+        #expect(try await SasandoCLI.run(binary, ["terminals", "block", "--terminal", "ZZZZZZZZ", "--reason", "x"]).status == 1)
+        #expect(try await SasandoCLI.run(binary, ["terminals", "block", "--terminal", "short", "--reason", "x"]).status == 64)
+        #expect(try await SasandoCLI.run(binary, ["terminals", "block", "--terminal", id, "--reason", " "]).status == 64)
+        #expect(try await SasandoCLI.run(binary, ["payment-points", "limit", "--merchant", folder.info.merchantID,
                                                     "--daily-limit", "5000000.00"]).status == 64)
 
         // Without --actor: recorded as cli: and the operating-system user and host.
-        let unblock = try CrashRecoveryTests.run(binary, ["terminals", "unblock", "--terminal", id, "--reason", "found"])
+        let unblock = try await SasandoCLI.run(binary, ["terminals", "unblock", "--terminal", id, "--reason", "found"])
         #expect(unblock.status == 0 && unblock.output.contains("active; audited as cli:"), "\(unblock.output)")
         #expect(try await IntegrationEnvironment.int(h.database, """
             SELECT count(*) FROM audit_events WHERE event = 'terminal_unblocked' AND actor LIKE 'cli:%@%' AND detail LIKE \(id + "%")

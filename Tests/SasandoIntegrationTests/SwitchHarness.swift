@@ -255,3 +255,17 @@ final class SwitchHarness: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: (pkiDirectory as NSString).deletingLastPathComponent)
     }
 }
+
+/// Runs the real `sasando` binary and returns its exit status and output, waiting off Swift's
+/// cooperative pool: a test that blocked a pool thread on the child (as `Process.waitUntilExit`
+/// does) while the switch it talks to needed that thread left two such tests' requests
+/// unanswered for 30 s on a 2-core machine.
+enum SasandoCLI {
+    static func run(_ binary: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                do { continuation.resume(returning: try CrashRecoveryTests.run(binary, arguments)) } catch { continuation.resume(throwing: error) }
+            }
+        }
+    }
+}
