@@ -20,7 +20,9 @@ extension ConsolePages {
             <input name="date" type="date" value="\(date.description)"><button type="submit">Show</button></form>
             <a href="/settlement.csv?date=\(date.description)">Download CSV</a> · <a href="/settlement.pdf?date=\(date.description)">Download PDF</a>
             """
-        if context.staff.isSupervisor && report.settledAt == nil && !report.isOpenDate && !report.isFutureDate {
+        // Only a closed date with payments: an empty date needs no settlement (dates with payments
+        // settle in order), and one before the ledger began is refused anyway.
+        if context.staff.isSupervisor && report.settledAt == nil && !report.isOpenDate && !report.isFutureDate && report.totals.payments > 0 {
             actions += """
                 <form class="inline" method="post" action="/settle">\(HTML.csrfField(context.staff))\
                 <input type="hidden" name="date" value="\(date.description)"><button class="warn" type="submit">Settle \(date.description)</button></form>

@@ -333,6 +333,7 @@ struct ConsoleRouterTests {
             #expect(String(buffer: settle.body).contains("the switch never ran on it"))
             let report = String(buffer: try await client.get("/settlement?date=2001-01-01", cookie: session.cookie).body)
             #expect(!report.contains("Settled at"))
+            #expect(!report.contains("action=\"/settle\""))   // no payments on it: nothing to settle, no button
 
             let logout = try await client.post("/logout", session: session, form: "csrf=\(session.csrf)")
             #expect(logout.status == .seeOther)
