@@ -102,6 +102,21 @@ public struct LoadReport: Codable, Sendable {
                        curve: points.map { [$0, ms(h.valueAtPercentile($0))] })
     }
 
+    /// Customers are fresh each run, so `88` (already paid) is rare: a customer drawn twice, or
+    /// one an earlier run paid (paid bills persist). A run where more than `alreadyPaidShareMax`
+    /// of the payments got `88` has a biller, or a ledger, that thinks bills are paid that are
+    /// not: each of those answers then counts as unexpected (the run fails). Not with
+    /// `--repeat-customers`, which asks for exactly that.
+    public static let alreadyPaidShareMax = 0.05
+
+    public mutating func judgeAlreadyPaid(repeatCustomers: Bool) {
+        guard !repeatCustomers, let payments = responseCodes[RequestType.payment.rawValue] else { return }
+        let total = payments.values.reduce(0, +), alreadyPaid = payments["88"] ?? 0
+        guard total > 0, Double(alreadyPaid) > Self.alreadyPaidShareMax * Double(total) else { return }
+        errors["payment: 88 (already paid) for \(alreadyPaid) of \(total) payments, over \(Int(Self.alreadyPaidShareMax * 100))% with fresh customers"] = alreadyPaid
+        unexpected += alreadyPaid
+    }
+
     public var summary: String {
         var lines: [String] = []
         lines.append("scenario \(scenario.name): \(String(format: "%.1f", elapsedSeconds)) s (ramp-up \(String(format: "%.1f", rampUpSeconds)) s, load \(String(format: "%.1f", loadSeconds)) s), \(terminalsSignedOn) of \(scenario.terminals) terminals signed on, sent \(sent), completed \(completed), approved \(approved) (all types)")

@@ -77,6 +77,7 @@ struct SasandoLoadCommand: AsyncParsableCommand {
         let result = try await LoadRunner(options: options).run()
         var report = LoadReport(result: result, machine: Self.machine())
         report.scenario = s
+        report.judgeAlreadyPaid(repeatCustomers: repeatCustomers)
         if let audit {
             report.audit = try await LedgerAudit.run(database: audit.database, result: result, since: audit.since)
         }

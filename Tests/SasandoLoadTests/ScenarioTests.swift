@@ -73,3 +73,26 @@ import Testing
         }
     }
 }
+
+/// `88` (already paid) is a correct answer now and then, but not for most payments of a run with
+/// fresh customers: then the biller, or the ledger, is wrong, and the run must fail.
+@Suite struct AlreadyPaidTests {
+    static func report(_ codes: [String: Int]) -> LoadReport {
+        var report = LoadReport(result: LoadResult(statistics: LoadStatistics(start: .now), elapsedSeconds: 1, loadSeconds: 1, rampUpSeconds: 0,
+                                                   terminalIDs: [], startedAt: Date()), machine: "test")
+        report.responseCodes = ["payment": codes]
+        return report
+    }
+
+    @Test func mostlyAlreadyPaidFailsTheRun() {
+        var few = Self.report(["00": 99, "88": 1])
+        few.judgeAlreadyPaid(repeatCustomers: false)
+        #expect(few.unexpected == 0)
+        var most = Self.report(["00": 4, "88": 196])
+        most.judgeAlreadyPaid(repeatCustomers: false)
+        #expect(most.unexpected == 196 && most.errors.keys.contains { $0.contains("88 (already paid) for 196 of 200") })
+        var asked = Self.report(["00": 4, "88": 196])
+        asked.judgeAlreadyPaid(repeatCustomers: true)
+        #expect(asked.unexpected == 0)
+    }
+}
