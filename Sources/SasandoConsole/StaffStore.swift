@@ -50,7 +50,7 @@ public struct StaffStore: Sendable {
 
     /// Creates a staff user; fails if the username exists. The password is hashed with bcrypt and
     /// never stored, logged or audited.
-    public func addUser(username: String, password: String, role: StaffRole, cost: UInt8 = ConsoleLimits.bcryptCost) async throws {
+    public func addUser(username: String, password: String, role: StaffRole, cost: UInt8 = ConsoleLimits.bcryptCost, actor: String = "cli") async throws {
         guard Self.isValidUsername(username) else { throw StaffError("username must be 3-32 characters of a-z 0-9 . _ -") }
         let hash = try await Self.hash(password, of: username, cost: cost)
         let rows = try await queries.query("""
@@ -58,7 +58,7 @@ public struct StaffStore: Sendable {
             ON CONFLICT (username) DO NOTHING RETURNING username
             """)
         guard try await rows.returnedAnyRow() else { throw StaffError("staff user \(username) already exists") }
-        try await audit(actor: "cli", event: "staff_user_added", detail: "\(username) \(role.rawValue)", address: nil)
+        try await audit(actor: actor, event: "staff_user_added", detail: "\(username) \(role.rawValue)", address: nil)
     }
 
     /// Guessed first by anyone: never part of a password.

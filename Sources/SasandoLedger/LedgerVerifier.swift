@@ -41,12 +41,13 @@ public struct LedgerVerifier: Sendable {
             """),
         // Balanced journals alone do not say the right money moved: a payment posted twice over on
         // both sides balances. So each approved payment's postings are held against what its
-        // terminal was told (the transaction's amount and fee, as in its response).
+        // terminal was told (the transaction's amount and fee, as in its response), and its biller
+        // is the payable of its product (IPL: of the customer's estate, the first 4 digits).
         Check(name: "every approved payment posted exactly what its terminal was told", sql: """
             SELECT 'payment transaction ' || t.id || ' (' || t.terminal_id || ' STAN ' || t.stan || '): told ' || t.amount_sen || ' + fee ' || t.fee_sen
                    || ' sen; its deposit debited ' || coalesce(sum(p.amount) FILTER (WHERE p.side = 'D' AND a.kind = 'deposit' AND a.merchant_id = t.merchant_id), 0)
                    || ', debits in all ' || coalesce(sum(p.amount) FILTER (WHERE p.side = 'D'), 0)
-                   || ', its biller credited ' || coalesce(sum(p.amount) FILTER (WHERE p.side = 'C' AND a.kind = 'biller_payable' AND a.biller_id = t.product), 0)
+                   || ', its biller credited ' || coalesce(sum(p.amount) FILTER (WHERE p.side = 'C' AND a.kind = 'biller_payable' AND a.code = 'PAY:' || t.product || CASE WHEN t.product = 'IPL' THEN ':' || left(t.customer_id, 4) ELSE '' END), 0)
                    || ', fee and own commission credited ' || coalesce(sum(p.amount) FILTER (WHERE p.side = 'C' AND (a.kind = 'fee_income'
                           OR (a.kind = 'commission' AND a.merchant_id = t.merchant_id))), 0)
             FROM transactions t JOIN postings p ON p.journal_id = t.journal_id JOIN accounts a ON a.id = p.account_id
@@ -54,7 +55,7 @@ public struct LedgerVerifier: Sendable {
             GROUP BY t.id
             HAVING coalesce(sum(p.amount) FILTER (WHERE p.side = 'D' AND a.kind = 'deposit' AND a.merchant_id = t.merchant_id), 0) <> t.amount_sen + t.fee_sen
                 OR coalesce(sum(p.amount) FILTER (WHERE p.side = 'D'), 0) <> t.amount_sen + t.fee_sen
-                OR coalesce(sum(p.amount) FILTER (WHERE p.side = 'C' AND a.kind = 'biller_payable' AND a.biller_id = t.product), 0) <> t.amount_sen
+                OR coalesce(sum(p.amount) FILTER (WHERE p.side = 'C' AND a.kind = 'biller_payable' AND a.code = 'PAY:' || t.product || CASE WHEN t.product = 'IPL' THEN ':' || left(t.customer_id, 4) ELSE '' END), 0) <> t.amount_sen
                 OR coalesce(sum(p.amount) FILTER (WHERE p.side = 'C' AND (a.kind = 'fee_income'
                        OR (a.kind = 'commission' AND a.merchant_id = t.merchant_id))), 0) <> t.fee_sen
             """),

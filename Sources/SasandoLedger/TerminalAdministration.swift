@@ -57,74 +57,86 @@ extension TerminalDirectory {
     /// collects a small part of that; a typo of a few zeros more is refused, not applied.
     public static let dailyLimitSenMax: Int64 = 10_000_000_000 * 100
 
+    /// Longest reason in bytes (UTF-8): a character count alone lets one letter carry thousands of
+    /// combining marks.
+    public static let statusReasonBytesMax = 800
+
     /// Why a block or unblock reason is refused (nil: fine): it goes into the audit log as typed,
-    /// so one line of 1...`statusReasonCharactersMax` characters with something in it.
+    /// so one line of 1...`statusReasonCharactersMax` characters (at most `statusReasonBytesMax`
+    /// bytes) with something in it, and nothing that breaks or reorders a line when shown
+    /// (control and format characters, Unicode line and paragraph separators).
     public static func reasonProblem(_ reason: String) -> String? {
         let blank = reason.unicodeScalars.allSatisfy { $0 == " " || $0 == "\t" }
-        guard !blank, reason.count <= statusReasonCharactersMax,
-              !reason.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+        let unsafe = reason.unicodeScalars.contains { scalar in
+            [.control, .format, .lineSeparator, .paragraphSeparator].contains(scalar.properties.generalCategory)
+        }
+        guard !blank, !unsafe, reason.count <= statusReasonCharactersMax, reason.utf8.count <= statusReasonBytesMax else {
             return "a reason is 1-\(statusReasonCharactersMax) characters on one line, for the audit log"
         }
         return nil
     }
 
-    /// Blocks or unblocks a terminal, audited in the same statement.
+    // Each change reads its row FOR UPDATE (waiting for a concurrent change, and then reading the
+    // row as that change left it), decides, and writes the row and its audit event in one more
+    // statement of the same transaction. One statement alone would decide against its snapshot
+    // from before the wait: of a block and an unblock at once, the second could say "already
+    // active" while the terminal ended blocked, and a limit's audit could name the wrong old value.
+
+    /// Blocks or unblocks a terminal, audited in the transaction that changes it.
     public func changeTerminalStatus(_ terminalID: String, to status: EntityStatus, actor: String, reason: String) async throws -> StatusChange {
         let event = status == .blocked ? "terminal_blocked" : "terminal_unblocked"
-        // Under READ COMMITTED a concurrent change of the same row is waited for and the UPDATE's
-        // condition re-checked on the new row: of two identical changes at once, one is audited.
-        let rows = try await database.client.query("""
-            WITH target AS (SELECT merchant_id FROM terminals WHERE terminal_id = \(terminalID)),
-            changed AS (UPDATE terminals SET status = \(status.rawValue)
-                         WHERE terminal_id = \(terminalID) AND status <> \(status.rawValue) RETURNING merchant_id),
-            audited AS (INSERT INTO audit_events (actor, event, detail)
-                        SELECT \(actor), \(event), \(terminalID) || ' (' || merchant_id || '): ' || \(reason) FROM changed RETURNING 1)
-            SELECT (SELECT merchant_id FROM target), EXISTS (SELECT 1 FROM audited)
-            """)
-        for try await (merchant, changed) in rows.decode((String?, Bool).self) {
-            guard let merchant else { return StatusChange(outcome: .notFound, merchantID: nil) }
-            return StatusChange(outcome: changed ? .changed : .unchanged, merchantID: merchant)
+        let logger = database.logger
+        return try await database.client.withTransaction(logger: logger) { connection in
+            let rows = try await connection.query("SELECT merchant_id, status FROM terminals WHERE terminal_id = \(terminalID) FOR UPDATE", logger: logger)
+            var found: (merchant: String, status: String)?
+            for try await row in rows.decode((String, String).self) { found = row }
+            guard let found else { return StatusChange(outcome: .notFound, merchantID: nil) }
+            guard found.status != status.rawValue else { return StatusChange(outcome: .unchanged, merchantID: found.merchant) }
+            try await connection.query("""
+                WITH changed AS (UPDATE terminals SET status = \(status.rawValue) WHERE terminal_id = \(terminalID) RETURNING 1)
+                INSERT INTO audit_events (actor, event, detail) SELECT \(actor), \(event), \(terminalID + " (" + found.merchant + "): " + reason) FROM changed
+                """, logger: logger)
+            return StatusChange(outcome: .changed, merchantID: found.merchant)
         }
-        throw LedgerError("terminal status change returned no row")
     }
 
-    /// Blocks or unblocks a payment point (every terminal of it), audited in the same statement.
+    /// Blocks or unblocks a payment point (every terminal of it), audited in the transaction that changes it.
     public func changePaymentPointStatus(_ merchantID: String, to status: EntityStatus, actor: String, reason: String) async throws -> StatusChange {
         let event = status == .blocked ? "payment_point_blocked" : "payment_point_unblocked"
-        let rows = try await database.client.query("""
-            WITH target AS (SELECT merchant_id FROM payment_points WHERE merchant_id = \(merchantID)),
-            changed AS (UPDATE payment_points SET status = \(status.rawValue)
-                         WHERE merchant_id = \(merchantID) AND status <> \(status.rawValue) RETURNING 1),
-            audited AS (INSERT INTO audit_events (actor, event, detail)
-                        SELECT \(actor), \(event), \(merchantID) || ': ' || \(reason) FROM changed RETURNING 1)
-            SELECT (SELECT merchant_id FROM target), EXISTS (SELECT 1 FROM audited)
-            """)
-        for try await (merchant, changed) in rows.decode((String?, Bool).self) {
-            guard merchant != nil else { return StatusChange(outcome: .notFound, merchantID: nil) }
-            return StatusChange(outcome: changed ? .changed : .unchanged, merchantID: merchantID)
+        let logger = database.logger
+        return try await database.client.withTransaction(logger: logger) { connection in
+            let rows = try await connection.query("SELECT status FROM payment_points WHERE merchant_id = \(merchantID) FOR UPDATE", logger: logger)
+            var current: String?
+            for try await value in rows.decode(String.self) { current = value }
+            guard let current else { return StatusChange(outcome: .notFound, merchantID: nil) }
+            guard current != status.rawValue else { return StatusChange(outcome: .unchanged, merchantID: merchantID) }
+            try await connection.query("""
+                WITH changed AS (UPDATE payment_points SET status = \(status.rawValue) WHERE merchant_id = \(merchantID) RETURNING 1)
+                INSERT INTO audit_events (actor, event, detail) SELECT \(actor), \(event), \(merchantID + ": " + reason) FROM changed
+                """, logger: logger)
+            return StatusChange(outcome: .changed, merchantID: merchantID)
         }
-        throw LedgerError("payment point status change returned no row")
     }
 
     /// Sets a payment point's daily limit in sen (0...`dailyLimitSenMax`), audited with the old and
-    /// new values in the same statement. A limit below what was already collected today stops
-    /// further payments today (`61`); it never undoes one.
+    /// new values in the transaction that changes it. A limit below what was already collected
+    /// today stops further payments today (`61`); it never undoes one.
     public func setDailyLimit(_ merchantID: String, sen: Int64, actor: String) async throws -> DailyLimitChange {
         precondition((0...Self.dailyLimitSenMax).contains(sen), "callers check the range")
-        let rows = try await database.client.query("""
-            WITH target AS (SELECT daily_limit_sen FROM payment_points WHERE merchant_id = \(merchantID)),
-            changed AS (UPDATE payment_points SET daily_limit_sen = \(sen)
-                         WHERE merchant_id = \(merchantID) AND daily_limit_sen <> \(sen) RETURNING 1),
-            audited AS (INSERT INTO audit_events (actor, event, detail)
-                        SELECT \(actor), 'payment_point_daily_limit_set',
-                               format('%s: %s -> %s sen', \(merchantID)::text, (SELECT daily_limit_sen FROM target), \(sen)::int8)
-                          FROM changed RETURNING 1)
-            SELECT (SELECT daily_limit_sen FROM target), EXISTS (SELECT 1 FROM audited)
-            """)
-        for try await (previous, changed) in rows.decode((Int64?, Bool).self) {
-            return DailyLimitChange(previous: previous, changed: changed)
+        let logger = database.logger
+        return try await database.client.withTransaction(logger: logger) { connection in
+            let rows = try await connection.query("SELECT daily_limit_sen FROM payment_points WHERE merchant_id = \(merchantID) FOR UPDATE", logger: logger)
+            var previous: Int64?
+            for try await value in rows.decode(Int64.self) { previous = value }
+            guard let previous else { return DailyLimitChange(previous: nil, changed: false) }
+            guard previous != sen else { return DailyLimitChange(previous: previous, changed: false) }
+            try await connection.query("""
+                WITH changed AS (UPDATE payment_points SET daily_limit_sen = \(sen) WHERE merchant_id = \(merchantID) RETURNING 1)
+                INSERT INTO audit_events (actor, event, detail)
+                SELECT \(actor), 'payment_point_daily_limit_set', \("\(merchantID): \(previous) -> \(sen) sen") FROM changed
+                """, logger: logger)
+            return DailyLimitChange(previous: previous, changed: true)
         }
-        throw LedgerError("daily limit change returned no row")
     }
 
     /// Terminals, by ID; optionally one payment point's, or only the blocked ones (the terminal or its payment point).

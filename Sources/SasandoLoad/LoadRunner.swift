@@ -69,15 +69,11 @@ final class LoadTerminal: Sendable {
     /// not meet the customers the last run paid, unless customers are asked to repeat too.
     let customers: Mutex<SeededGenerator>
 
-    /// - Parameter stanSeed: the first STAN's source. Never the scenario's seed alone: two runs of one
-    ///   scenario within the same second of field 7 would send the same (terminal, STAN, time) keys
-    ///   with other content, and the switch rightly answers `94`. The seed repeats the mix, not the keys.
-    init(index: Int, folder: TerminalCredentialFolder, client: TerminalClient, seed: UInt64, customerSeed: UInt64, stanSeed: UInt64) {
+    init(index: Int, folder: TerminalCredentialFolder, client: TerminalClient, seed: UInt64, customerSeed: UInt64, firstSTAN: Int) {
         self.index = index
         self.folder = folder
         self.client = client
-        self.requests = TerminalRequests(terminalID: folder.info.terminalID, merchantID: folder.info.merchantID,
-                                         firstSTAN: Int(stanSeed % 900_000) + 1)
+        self.requests = TerminalRequests(terminalID: folder.info.terminalID, merchantID: folder.info.merchantID, firstSTAN: firstSTAN)
         self.rng = Mutex(SeededGenerator(seed: seed))
         self.customers = Mutex(SeededGenerator(seed: customerSeed))
     }
@@ -244,10 +240,9 @@ public final class LoadRunner: Sendable {
                             sslContext: ssl, group: MultiThreadedEventLoopGroup.singleton,
                             responseTimeoutSeconds: self.options.responseTimeoutSeconds)
                         let seed = scenario.seed &* 1_000_003 &+ UInt64(i)
-                        var stanSeed = SeededGenerator(seed: seed ^ self.runNonce)
                         let terminal = LoadTerminal(index: i, folder: folder, client: client, seed: seed,
                                                     customerSeed: self.options.repeatCustomers ? seed : seed ^ self.runNonce,
-                                                    stanSeed: stanSeed.next())
+                                                    firstSTAN: Self.firstSTAN(seed: seed, runNonce: self.runNonce))
                         stats.sent()
                         let response = try await client.send(terminal.requests.signOn())
                         let code = response[39] ?? "--"
@@ -287,6 +282,14 @@ public final class LoadRunner: Sendable {
         case .inquiry, .payment: code == "00" || code == "88"
         case .signOn, .reversal: code == "00"
         }
+    }
+
+    /// A terminal's first STAN (1...900,000): never from the scenario's seed alone. Two runs of one
+    /// scenario within the same second of field 7 would send the same (terminal, STAN, time) keys
+    /// with other content, and the switch rightly answers `94`. The seed repeats the mix, not the keys.
+    static func firstSTAN(seed: UInt64, runNonce: UInt64) -> Int {
+        var generator = SeededGenerator(seed: seed ^ runNonce)
+        return Int(generator.next() % 900_000) + 1
     }
 
     static func micros(since start: ContinuousClock.Instant) -> UInt64 {

@@ -75,8 +75,7 @@ public enum BillerFile {
     /// Parses a file with the header above (columns in that order; `\r\n` accepted; blank lines
     /// skipped). Throws naming the line of the first malformed row.
     public static func parse(_ text: String) throws -> [BillerFileRow] {
-        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
-            .map { $0.hasSuffix("\r") ? String($0.dropLast()) : String($0) }
+        var lines = records(text).map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
         while let last = lines.last, last.trimmingCharacters(in: .whitespaces).isEmpty { lines.removeLast() }
         guard let first = lines.first else { throw BillerFileError("empty file: expected the header \(header)") }
         let head = try split(first, line: 1).map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
@@ -94,6 +93,27 @@ public enum BillerFile {
                                       billerReference: f[5], timestamp: f[6]))
         }
         return rows
+    }
+
+    /// The file's records: a line break inside a quoted field belongs to the field (RFC 4180,
+    /// as `render` quotes it), not to the end of the record.
+    static func records(_ text: String) -> [String] {
+        var records: [String] = []
+        var current = ""
+        var quoted = false
+        for c in text {
+            if c == "\"" { quoted.toggle() }   // "" inside a quoted field toggles twice: still quoted
+            if !quoted && (c == "\n" || c == "\r\n") {
+                records.append(current)
+                current = ""
+            } else if c == "\r\n" {
+                current.append("\n")   // a file whose line ends were converted: the field's own break is \n
+            } else {
+                current.append(c)
+            }
+        }
+        records.append(current)
+        return records
     }
 
     static func split(_ line: String, line number: Int) throws -> [String] {

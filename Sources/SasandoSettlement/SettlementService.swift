@@ -103,15 +103,19 @@ public struct SettlementService: Sendable {
                    coalesce(sum(dp.amount) FILTER (WHERE dp.src = 'P' AND a.kind = 'commission'), 0)
                      - coalesce(sum(dp.amount) FILTER (WHERE dp.src = 'R' AND a.kind = 'commission'), 0) AS commission
                 FROM dp JOIN accounts a ON a.id = dp.account_id WHERE a.kind IN ('deposit', 'commission')
-                GROUP BY a.merchant_id)
+                GROUP BY a.merchant_id),
             -- The deposit at the close of the date: today's balance less what journals of later
             -- dates moved, so a reprint of a settled date shows what the archived copy showed.
+            -- Later journals are read once (by date), not once per payment point.
+                 later AS (SELECT lp.account_id, sum(CASE lp.side WHEN 'C' THEN lp.amount ELSE -lp.amount END) AS moved
+                           FROM journals lj JOIN postings lp ON lp.journal_id = lj.id JOIN accounts la ON la.id = lp.account_id
+                           WHERE lj.business_date > '\(date.description)'::date AND la.kind = 'deposit'
+                           GROUP BY lp.account_id)
             SELECT m.merchant_id, coalesce(pp.name, ''), m.n, m.debits::int8, m.rn, m.rdebits::int8, m.commission::int8,
-                   (coalesce(d.balance, 0) - coalesce((SELECT sum(CASE lp.side WHEN 'C' THEN lp.amount ELSE -lp.amount END)
-                                                      FROM postings lp JOIN journals lj ON lj.id = lp.journal_id
-                                                      WHERE lp.account_id = d.id AND lj.business_date > '\(date.description)'::date), 0))::int8
+                   (coalesce(d.balance, 0) - coalesce(later.moved, 0))::int8
             FROM m LEFT JOIN payment_points pp ON pp.merchant_id = m.merchant_id
             LEFT JOIN accounts d ON d.code = 'DEP:' || m.merchant_id
+            LEFT JOIN later ON later.account_id = d.id
             ORDER BY m.merchant_id
             """), logger: logger)
         for try await (merchant, name, n, debits, rn, rdebits, commission, balance)

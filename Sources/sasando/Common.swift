@@ -28,9 +28,12 @@ func validateActor(_ actor: String) throws {
 /// member who settled a date).
 func recordedActor(_ actor: String, on database: SasandoDatabase) async throws -> String {
     guard actor != defaultActor else {
-        let account = getpwuid(getuid()).flatMap { $0.pointee.pw_name.map { String(cString: $0) } } ?? "uid \(getuid())"
-        let user = ProcessInfo.processInfo.environment["SUDO_USER"].map { "\($0) via sudo as \(account)" } ?? account
-        return "cli:\(user)@\(ProcessInfo.processInfo.hostName)"
+        let account = getpwuid(getuid()).flatMap { $0.pointee.pw_name.map { String(cString: $0) } } ?? "uid\(getuid())"
+        // SUDO_USER is only an environment variable: believed only when running as root (what sudo
+        // gives), and, like the account and host names, kept to a plain name's characters.
+        let sudoUser = getuid() == 0 ? ProcessInfo.processInfo.environment["SUDO_USER"].map(plainName) : nil
+        let user = sudoUser.map { "\($0) via sudo as \(plainName(account))" } ?? plainName(account)
+        return "cli:\(user)@\(plainName(ProcessInfo.processInfo.hostName))"
     }
     guard try await StaffStore(database: database).activeRole(username: actor) == .supervisor else {
         throw CommandFailure("--actor \(actor) is not an enabled supervisor (`sasando staff list`); nothing was done. Leave --actor out to be recorded as cli:USER@HOST")
@@ -39,6 +42,13 @@ func recordedActor(_ actor: String, on database: SasandoDatabase) async throws -
 }
 
 let defaultActor = "cli"
+
+/// A user or host name for the audit log: letters, digits and `. _ -` only, at most 64.
+func plainName(_ text: String) -> String {
+    let kept = text.unicodeScalars.filter { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || ".-_".unicodeScalars.contains($0)) }
+    let name = String(String.UnicodeScalarView(kept.prefix(64)))
+    return name.isEmpty ? "?" : name
+}
 
 /// Options every database command shares.
 struct DatabaseOptions: ParsableArguments {

@@ -121,31 +121,38 @@ struct Biller: AsyncParsableCommand {
 
         func run() async throws {
             let logger = makeLogger("sasando.biller", level: .warning)
-            let biller = self.biller, date = self.date, actor = self.actor
-            let rows = try await withDatabase(database, logger: logger) { db in
+            let biller = self.biller, date = self.date, actor = self.actor, out = self.out
+            try await withDatabase(database, logger: logger) { db in
                 let recorded = try await recordedActor(actor, on: db)
+                let rows: [BillerFileRow]
                 do {
-                    let rows = try await SettlementService(database: db).billerRows(billerID: biller, date: date)
-                    // A file with customer data left the switch: who, which biller and date, what it said.
-                    try await TerminalDirectory(database: db).record(AuditEvent(
-                        actor: recorded, event: "biller_file_made",
-                        detail: "\(biller) \(date): \(rows.count) rows, \(Sen(rows.reduce(0) { $0 + $1.amountSen }))"))
-                    return rows
+                    rows = try await SettlementService(database: db).billerRows(billerID: biller, date: date)
                 } catch let refused as SettlementError {
                     throw CommandFailure(refused.description)
                 }
-            }
-            let csv = BillerFile.render(rows)
-            if let out {
-                guard FileManager.default.createFile(atPath: out, contents: Data(csv.utf8), attributes: [.posixPermissions: 0o600]) else {
-                    throw CommandFailure("cannot write \(out)")
+                let csv = BillerFile.render(rows), total = Sen(rows.reduce(0) { $0 + $1.amountSen })
+                if let out {
+                    try Self.writePrivately(csv, to: out)
+                } else {
+                    print(csv, terminator: "")
                 }
-                // createFile keeps an existing file's mode: make sure.
-                try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: out)
-                print("wrote \(rows.count) rows (\(Sen(rows.reduce(0) { $0 + $1.amountSen }))) to \(out) (mode 0600: it holds customer IDs)")
-            } else {
-                print(csv, terminator: "")
+                // Audited once the file exists: customer data left the switch (who, which biller and date, what it said).
+                try await TerminalDirectory(database: db).record(AuditEvent(
+                    actor: recorded, event: "biller_file_made", detail: "\(biller) \(date): \(rows.count) rows, \(total)\(out == nil ? " (to standard output)" : "")"))
+                if let out { print("wrote \(rows.count) rows (\(total)) to \(out) (mode 0600: it holds customer IDs)") }
             }
+        }
+
+        /// Created (or truncated) with mode 0600 before a byte is written, so the customer IDs are
+        /// never readable by others, not even for a moment; a symbolic link is not followed.
+        static func writePrivately(_ text: String, to path: String) throws {
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw CommandFailure("cannot write \(path): \(String(cString: strerror(errno)))") }
+            let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+            // An existing file keeps its old mode through O_TRUNC: set it before writing.
+            guard fchmod(fd, 0o600) == 0 else { throw CommandFailure("cannot make \(path) private: \(String(cString: strerror(errno)))") }
+            try handle.write(contentsOf: Data(text.utf8))
+            try handle.close()
         }
     }
 

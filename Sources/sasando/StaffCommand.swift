@@ -111,7 +111,9 @@ struct Staff: AsyncParsableCommand {
         func run() async throws {
             let password = try readPassword(for: user, file: passwordFile)
             let user = self.user, role = StaffRole(rawValue: role)!
-            try await Staff.withStore(database) { try await $0.addUser(username: user, password: password, role: role) }
+            // Adding staff has no --actor (the first supervisor is made this way): who ran it is recorded.
+            try await Staff.withStore(database) { try await $0.addUser(username: user, password: password, role: role,
+                                                                       actor: try await recordedActor(defaultActor, on: $0.database)) }
             print("staff user \(user) added (\(role.rawValue))")
         }
     }

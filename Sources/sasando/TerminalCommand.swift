@@ -52,7 +52,10 @@ struct TerminalCommand: AsyncParsableCommand {
         if `repeat`, action != .reverse { throw ValidationError("--repeat goes with reverse") }
         if let date {
             guard action == .reconcile else { throw ValidationError("--date goes with reconcile") }
-            guard date.count == 4, let month = Int(date.prefix(2)), let day = Int(date.suffix(2)), (1...12).contains(month), (1...31).contains(day) else {
+            // Digits only (Int("+1") parses), and a day the month has (February 29 allowed).
+            let daysInMonth = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+            guard date.utf8.count == 4, date.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let month = Int(date.prefix(2)),
+                  let day = Int(date.suffix(2)), (1...12).contains(month), (1...daysInMonth[month - 1]).contains(day) else {
                 throw ValidationError("--date is MMDD, e.g. 1130")
             }
         }
@@ -115,9 +118,8 @@ struct TerminalCommand: AsyncParsableCommand {
             let response = try await exchange(payment, mac: true,
                                               ifNoAnswer: "its outcome is unknown; `sasando terminal \(rerun) reverse` reverses it")
             if response[39] == "00" {
-                try record(.init(kind: .payment, businessDate: response[15] ?? "", stan: payment[11] ?? "", transmittedAt: payment[7] ?? "",
-                                 amountSen: Self.amountAndFee(payment), original: nil))
                 try move(Self.unansweredPaymentFile, to: Self.lastPaymentFile)
+                recordOrWarn(.payment(payment, businessDate: response[15]))
                 print("saved as \(Self.lastPaymentFile); `sasando terminal \(rerun) reverse` reverses it")
             } else {
                 // Declined: nothing to reverse, and the last approved payment stays the one `reverse` takes.
@@ -147,8 +149,13 @@ struct TerminalCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             if response[39] == "00", let original = reversal[90] {
-                try record(.init(kind: .reversal, businessDate: response[15] ?? "", stan: reversal[11] ?? "", transmittedAt: reversal[7] ?? "",
-                                 amountSen: 0, original: JournalLine.key(fromField90: original)))
+                // A payment that got no answer and is reversed now was recorded and approved by the
+                // switch (else the reversal would be `25`): the terminal's totals count it too.
+                if paymentFile == Self.unansweredPaymentFile, let (payment, _) = try? loadMessage(paymentFile) {
+                    recordOrWarn(.payment(payment, businessDate: response[15]))
+                }
+                recordOrWarn(JournalLine(kind: .reversal, businessDate: response[15] ?? "", stan: reversal[11] ?? "",
+                                         transmittedAt: reversal[7] ?? "", amountSen: 0, original: JournalLine.key(fromField90: original)))
             }
             try remove(Self.unansweredReversalFile)
             try remove(paymentFile)
@@ -165,8 +172,8 @@ struct TerminalCommand: AsyncParsableCommand {
             try approved(try await exchange(requests.signOn(), mac: false))
             let response = try await exchange(requests.reconciliation(mmdd: mmdd, totals: ours), mac: true)
             if response[39] == "95" {
-                print("the switch's totals differ (its 76/77/88/89/97 above): payments made from this folder are all it knows; "
-                      + "another tool using this terminal, or a journal that was moved, explains a difference")
+                print("the switch's totals differ (its 76/77/88/89/97 above): the journal knows only what was made from this folder; "
+                      + "another tool using this terminal, a journal moved or not written (a warning said so) explains a difference")
             }
             try approved(response)
         }
@@ -191,6 +198,33 @@ struct TerminalCommand: AsyncParsableCommand {
         var amountSen: Int64
         /// Reversals: the payment's key, "STAN|field 7".
         var original: String?
+        /// The local date it was written (YYYY-MM-DD): field 15 has no year, so a date's totals
+        /// take only lines of the last `sameDateDaysMax` days (not the same day a year before).
+        var recordedOn: String? = JournalLine.today()
+
+        static let sameDateDaysMax = 200
+
+        static func payment(_ payment: ISOMessage, businessDate: String?) -> JournalLine {
+            JournalLine(kind: .payment, businessDate: businessDate ?? "", stan: payment[11] ?? "", transmittedAt: payment[7] ?? "",
+                        amountSen: TerminalCommand.amountAndFee(payment), original: nil)
+        }
+
+        static func today(_ now: Date = Date()) -> String {
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.dateFormat = "yyyy-MM-dd"
+            return formatter.string(from: now)
+        }
+
+        /// Written within `sameDateDaysMax` days before `now` (lines of an older journal without a date count).
+        func isRecent(_ now: Date = Date()) -> Bool {
+            guard let recordedOn else { return true }
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.dateFormat = "yyyy-MM-dd"
+            guard let day = formatter.date(from: recordedOn) else { return true }
+            return now.timeIntervalSince(day) <= Double(Self.sameDateDaysMax) * 86_400
+        }
 
         var key: String { "\(stan)|\(transmittedAt)" }
 
@@ -204,7 +238,7 @@ struct TerminalCommand: AsyncParsableCommand {
         /// Spec §3: 76/88 the date's approved payments (reversed ones included), 77/89 those reversed.
         static func totals(_ lines: [JournalLine], businessDate: String) -> TerminalTotals {
             let reversed = Set(lines.filter { $0.kind == .reversal }.compactMap(\.original))
-            let payments = lines.filter { $0.kind == .payment && $0.businessDate == businessDate }
+            let payments = lines.filter { $0.kind == .payment && $0.businessDate == businessDate && $0.isRecent() }
             let taken = payments.filter { reversed.contains($0.key) }
             return TerminalTotals(payments: Int64(payments.count), paymentAmount: payments.reduce(0) { $0 + $1.amountSen },
                                   reversals: Int64(taken.count), reversalAmount: taken.reduce(0) { $0 + $1.amountSen })
@@ -213,6 +247,12 @@ struct TerminalCommand: AsyncParsableCommand {
 
     static func amountAndFee(_ payment: ISOMessage) -> Int64 {
         (Int64(payment[4] ?? "") ?? 0) + (payment[28].flatMap { Int64($0.dropFirst()) } ?? 0)
+    }
+
+    /// The payment or reversal happened whatever the journal says: a journal that cannot be
+    /// written is a warning (reconcile will then disagree), never a failed command.
+    func recordOrWarn(_ line: JournalLine) {
+        do { try record(line) } catch { print("warning: not written to \(path(Self.journalFile)) (\(error)): `reconcile` will not count it") }
     }
 
     func record(_ line: JournalLine) throws {

@@ -225,4 +225,33 @@ import Testing
             await h.stop()
         }
     }
+
+    /// An IPL payment credited to another estate's payable balances and has the right sum, but
+    /// the settlement would pay the wrong estate: the check holds the payable to the customer's
+    /// estate (a review found it compared only the product).
+    @Test func verifyNamesAnIPLPaymentCreditedToAnotherEstate() async throws {
+        try await IsolatedDatabase.using { isolated in
+            let h = try await SwitchHarness.start(databaseURL: isolated.url)
+            let (client, requests, folder) = try await h.signedOn(0)
+            let customer = "4321" + String(PaymentFlowTests.customer(6))
+            let inquiry = try await client.send(requests.inquiry(product: "IPL", customerID: customer), macKey: folder.macKey)
+            #expect(try await client.send(requests.payment(from: inquiry), macKey: folder.macKey)[39] == "00")
+            #expect(try await LedgerVerifier(database: h.database).verify().violations.isEmpty)
+
+            // Move the credit to another estate's payable, behind the ledger's back (triggers off).
+            try await h.database.client.withTransaction(logger: h.database.logger) { c in
+                try await c.query("INSERT INTO accounts (code, kind, biller_id) VALUES ('PAY:IPL:9999', 'biller_payable', 'IPL')", logger: h.database.logger)
+                try await c.query("ALTER TABLE postings DISABLE TRIGGER USER", logger: h.database.logger)
+                try await c.query("""
+                    UPDATE postings SET account_id = (SELECT id FROM accounts WHERE code = 'PAY:IPL:9999')
+                    WHERE account_id = (SELECT id FROM accounts WHERE code = 'PAY:IPL:4321')
+                    """, logger: h.database.logger)
+                try await c.query("ALTER TABLE postings ENABLE TRIGGER USER", logger: h.database.logger)
+            }
+            let violations = try await LedgerVerifier(database: h.database).verify().violations.map(\.check)
+            #expect(violations.contains("every approved payment posted exactly what its terminal was told"), "\(violations)")
+            await client.close()
+            await h.stop()
+        }
+    }
 }

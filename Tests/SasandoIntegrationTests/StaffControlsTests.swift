@@ -44,7 +44,7 @@ import Testing
     }
 
     @Test func blockedPaymentPointRefusesEveryTerminalUntilUnblocked() async throws {
-        let h = try await SwitchHarness.start()
+        let h = try await SwitchHarness.start(paymentPoints: 1)
         let (client, requests, folder) = try await h.signedOn(0)
         let merchant = folder.info.merchantID
         #expect(try await h.directory.changePaymentPointStatus(merchant, to: .blocked, actor: "ops.test", reason: "audit finding").outcome == .changed)
@@ -126,6 +126,46 @@ import Testing
             """) == 1)
         #expect(try await client.send(requests.inquiry(product: "PLNPOST", customerID: PaymentFlowTests.customer(12)), macKey: folder.macKey)[39] == "00")
         #expect(try await Self.audits(h, "terminal_blocked", mentioning: id) == 1)
+        // The test's staff users go: left enabled, anyone could name them as --actor on this database.
+        try await h.database.client.query("DELETE FROM staff_users WHERE username IN (\(supervisor), \(operatorName))")
+        await h.stop()
+    }
+
+    /// Changes at once from several supervisors: each is decided on the row as the one before left
+    /// it, so every audited change names the true old value (the audit reads as one chain from
+    /// the first limit to the last), and every change reported is audited once.
+    @Test func concurrentChangesAreAuditedAsTheyHappened() async throws {
+        let h = try await SwitchHarness.start(paymentPoints: 1)
+        let merchant = h.folders[0].info.merchantID
+        let limits: [Int64] = (1...8).map { Int64($0) * 1_000 }
+        let outcomes = try await withThrowingTaskGroup(of: DailyLimitChange.self) { group in
+            for sen in limits { group.addTask { try await h.directory.setDailyLimit(merchant, sen: sen, actor: "ops.test") } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(outcomes.allSatisfy { $0.changed })
+        var edges: [Int64: Int64] = [:]
+        let rows = try await h.database.client.query("""
+            SELECT detail FROM audit_events WHERE event = 'payment_point_daily_limit_set' AND detail LIKE \(merchant + ":%") ORDER BY id
+            """)
+        for try await detail in rows.decode(String.self) {
+            let parts = detail.split(separator: " ")   // "<merchant>: <old> -> <new> sen"
+            edges[Int64(parts[1])!] = Int64(parts[3])!
+        }
+        #expect(edges.count == limits.count)
+        var value: Int64 = 100_000_000_000   // the default limit
+        for _ in limits { value = try #require(edges[value], "the chain breaks at \(value): \(edges)") }
+        #expect(try await h.directory.paymentPoints().first { $0.merchantID == merchant }?.dailyLimit == Sen(value))
+
+        // A block and an unblock at once, from active: the unblock, if it came second, found it blocked.
+        let terminal = h.folders[1].info.terminalID
+        async let block = h.directory.changeTerminalStatus(terminal, to: .blocked, actor: "ops.test", reason: "at once")
+        async let unblock = h.directory.changeTerminalStatus(terminal, to: .active, actor: "ops.test", reason: "at once")
+        let (b, u) = try await (block, unblock)
+        let final = try await h.directory.terminals(merchantID: merchant).first { $0.terminalID == terminal }?.status
+        #expect(b.outcome == .changed)
+        // Either the unblock ran first (nothing to do) and the terminal ends blocked, or it ran
+        // second, undid the block, and says so: never "already active" with the terminal blocked.
+        #expect((u.outcome == .unchanged && final == .blocked) || (u.outcome == .changed && final == .active), "\(u) \(String(describing: final))")
         await h.stop()
     }
 }

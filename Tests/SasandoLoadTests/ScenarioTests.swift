@@ -96,3 +96,17 @@ import Testing
         #expect(asked.unexpected == 0)
     }
 }
+
+@Suite struct STANTests {
+    /// One seed, two runs (two nonces: the run's start in microseconds): other first STANs, so
+    /// the runs' keys never meet; one run's own terminals differ too (their seeds differ).
+    @Test func sameSeedOtherRunOtherSTANs() {
+        let seed: UInt64 = 8583 &* 1_000_003
+        let nonces: [UInt64] = [1_764_500_000_000_000, 1_764_500_000_470_000, 1_764_500_001_000_000]
+        let stans = nonces.map { LoadRunner.firstSTAN(seed: seed, runNonce: $0) }
+        #expect(Set(stans).count == stans.count, "\(stans)")
+        #expect(stans.allSatisfy { (1...900_000).contains($0) })
+        #expect(LoadRunner.firstSTAN(seed: seed, runNonce: nonces[0]) == stans[0])
+        #expect(LoadRunner.firstSTAN(seed: seed, runNonce: nonces[0]) != LoadRunner.firstSTAN(seed: seed &+ 1, runNonce: nonces[0]))
+    }
+}

@@ -86,7 +86,7 @@ import Testing
 
     @Test func renderAndParseRoundTrip() throws {
         var odd = Self.row("R1", "", 5_000_000)
-        odd.billerReference = "has,comma \"and quote\""
+        odd.billerReference = "has,comma \"and quote\"\nand a line break"
         let rows = [Self.row("R1", "202505", 12_500_000), Self.row("R1", "202504", 9_900_000), odd]
         let csv = BillerFile.render(rows)
         #expect(csv.hasPrefix("rrn,terminal_id,customer_id,period,amount_sen,biller_reference,timestamp\n"))
