@@ -84,7 +84,35 @@ struct Settle: AsyncParsableCommand {
 }
 
 struct Report: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Reports.", subcommands: [SettlementReportCommand.self])
+    static let configuration = CommandConfiguration(abstract: "Reports.", subcommands: [SettlementReportCommand.self, StatementCommand.self])
+
+    struct StatementCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "statement",
+            abstract: "A payment point's deposit statement: opening balance, each business date's payments, reversals, top-ups and commissions, closing balance.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Payment point (merchant) ID, field 42.") var merchant: String
+        @Option(help: "First business date YYYY-MM-DD.") var from: CalendarDate
+        @Option(help: "Last business date YYYY-MM-DD (default: --from).") var to: CalendarDate?
+        @Option(help: "text | csv") var format: String = "text"
+
+        func validate() throws {
+            try validateIdentifier(merchant, option: "--merchant", length: 15)
+            guard ["text", "csv"].contains(format) else { throw ValidationError("--format must be text or csv") }
+        }
+
+        func run() async throws {
+            let merchant = self.merchant, from = self.from, to = self.to ?? self.from
+            let statement = try await withDatabase(database, logger: makeLogger("sasando.report", level: .warning)) { db in
+                do {
+                    return try await SettlementService(database: db).statement(merchantID: merchant, from: from, to: to)
+                } catch let refused as SettlementError {
+                    throw CommandFailure(refused.description)
+                }
+            }
+            print(format == "csv" ? statement.renderCSV() : statement.renderText(), terminator: "")
+        }
+    }
 
     struct SettlementReportCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "settlement", abstract: "Settlement report of a business date.")

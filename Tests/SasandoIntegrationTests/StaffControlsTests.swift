@@ -3,6 +3,7 @@ import PostgresNIO
 import SasandoCore
 import SasandoISO8583
 import SasandoLedger
+import SasandoSettlement
 import Testing
 
 /// Bank staff's controls (`sasando terminals`, `sasando payment-points`) against a real switch:
@@ -166,6 +167,40 @@ import Testing
         // Either the unblock ran first (nothing to do) and the terminal ends blocked, or it ran
         // second, undid the block, and says so: never "already active" with the terminal blocked.
         #expect((u.outcome == .unchanged && final == .blocked) || (u.outcome == .changed && final == .active), "\(u) \(String(describing: final))")
+        await h.stop()
+    }
+
+    /// A payment point's deposit statement ties to the ledger: opening plus every line is the
+    /// closing balance, which is the deposit now (nothing dated later); payments, their reversal
+    /// and a top-up each show as their own line with the amounts the terminal was told.
+    @Test func depositStatementTiesToTheLedger() async throws {
+        let h = try await SwitchHarness.start(paymentPoints: 1)
+        let (client, requests, folder) = try await h.signedOn(0)
+        let merchant = folder.info.merchantID
+        var taken: Int64 = 0
+        var payments: [ISOMessage] = []
+        for customer in [PaymentFlowTests.customer(12), PaymentFlowTests.customer(12)] {
+            let inquiry = try await client.send(requests.inquiry(product: "PLNPOST", customerID: customer), macKey: folder.macKey)
+            let payment = requests.payment(from: inquiry)
+            #expect(try await client.send(payment, macKey: folder.macKey)[39] == "00")
+            taken += Int64(payment[4]!)! + Int64(payment[28]!.dropFirst())!
+            payments.append(payment)
+        }
+        #expect(try await client.send(requests.reversal(of: payments[0]), macKey: folder.macKey)[39] == "00")
+        let givenBack = Int64(payments[0][4]!)! + Int64(payments[0][28]!.dropFirst())!
+        _ = try await h.ledger.topUp(merchantID: merchant, amount: .rupiah(1_000), actor: "ops.test")
+
+        let day = try await h.businessDay.refresh().date
+        let statement = try await h.settlement.statement(merchantID: merchant, from: day, to: day)
+        #expect(statement.closingSen == (try await PaymentFlowTests.deposit(h, merchant)))
+        #expect(statement.openingSen + statement.lines.reduce(0) { $0 + $1.netSen } == statement.closingSen)
+        let byKind = Dictionary(uniqueKeysWithValues: statement.lines.map { ($0.kind, $0) })
+        #expect(byKind["payment"]?.count == 2 && byKind["payment"]?.netSen == -taken)
+        #expect(byKind["reversal"]?.count == 1 && byKind["reversal"]?.netSen == givenBack)
+        #expect(byKind["topup"]?.netSen == Sen.rupiah(1_000).value)
+        #expect(statement.renderCSV().hasPrefix("business_date,kind,count,net_sen\nopening,,,\(statement.openingSen)\n"))
+        await #expect(throws: SettlementError.self) { try await h.settlement.statement(merchantID: merchant, from: day, to: day.adding(days: 400)) }
+        await #expect(throws: SettlementError.self) { try await h.settlement.statement(merchantID: "NOSUCHMERCHANT0", from: day, to: day) }
         await h.stop()
     }
 }
