@@ -3,7 +3,7 @@ import SasandoCore
 import SasandoLedger
 
 /// Who may transact: the terminals page, and the supervisor's actions on terminals and payment
-/// points (block, unblock, daily limit). Each action is one audited statement
+/// points (block, unblock, daily limit). Each action is one audited transaction
 /// (`TerminalDirectory`), holds for the next request at every switch instance, and is idempotent:
 /// sending the same form twice changes nothing the second time, and says so.
 extension ConsolePages {

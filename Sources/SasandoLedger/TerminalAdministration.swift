@@ -4,8 +4,8 @@ import SasandoCore
 /// Bank staff's controls over who may transact: block a terminal (lost or stolen, a suspected
 /// fraud) or a whole payment point, unblock it, and set a payment point's daily limit (field 61).
 ///
-/// Each change is one statement that changes the row and writes its audit event together, so an
-/// audited change always happened and a change is never unaudited. Nothing is cached: a session's
+/// Each change locks its row, then changes it and writes its audit event in one statement of the
+/// same transaction, so an audited change always happened and a change is never unaudited. Nothing is cached: a session's
 /// sign-on reads the terminal, and every posting batch reads terminal and payment point status and
 /// the limit inside its own transaction, so a change holds for the next request at every instance
 /// at once (a blocked terminal's payments and inquiries get `05`, its sign-on `05`; past the limit
