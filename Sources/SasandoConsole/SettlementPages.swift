@@ -64,7 +64,7 @@ extension ConsolePages {
                          id: "payment-points"))</div>
             <div class="card"><h2>Trial balance at the close of \(report.businessDate.description) (all accounts)</h2>
             \(HTML.table(["Account", "Kind", "#Balance"], trial, footer: ["Total", "", "<span id=\"trial-balance-total\">\(HTML.money(report.trialBalanceTotal))</span>"],
-                         id: "trial-balance"))</div>
+                         id: "trial-balance"))\(report.reversedLaterNote.map { "<p class=\"muted\">\(HTML.escape($0))</p>" } ?? "")</div>
             """
     }
 

@@ -63,6 +63,10 @@ public struct SettlementReport: Sendable, Codable, Equatable {
     public var isOpenDate: Bool
     /// A date the switch has not reached yet (after the current business date): nothing on it.
     public var isFutureDate: Bool = false
+    /// Bills of this date's payments reversed by journals of later dates. The settlement took them
+    /// out of this date's net payable, but their journals are dated later: the trial balance at
+    /// this close still shows them on the payables, until those dates close.
+    public var reversedLaterSen: Int64 = 0
 
     public struct Totals: Sendable, Codable, Equatable {
         public var payments: Int

@@ -79,7 +79,14 @@ extension SettlementReport {
             out += pad(line.account, 24) + pad(line.kind, 16) + lpad("\(Sen(line.balance))", 26) + "\n"
         }
         out += pad("total", 40) + lpad("\(Sen(trialBalanceTotal))", 26) + "\n"
+        if let note = reversedLaterNote { out += note + "\n" }
         return out
     }
-}
 
+    /// Why payables are not zero at the close of a settled date, when they are not.
+    public var reversedLaterNote: String? {
+        guard reversedLaterSen > 0 else { return nil }
+        return "Payables at this close include \(Sen(reversedLaterSen)) of reversals of this date's payments posted on later dates: "
+            + "the settlement took them out of this date's net payable; their journals, dated later, clear the payables then."
+    }
+}

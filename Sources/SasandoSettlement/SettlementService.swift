@@ -147,6 +147,15 @@ public struct SettlementService: Sendable {
             }
         }
 
+        // The payables' part of reversals of this date's payments posted on later dates.
+        var reversedLater: Int64 = 0
+        let laterRows = try await connection.query(PostgresQuery(unsafeSQL: cte + """
+            SELECT coalesce(sum(p.amount), 0)::int8
+            FROM rj JOIN journals j ON j.id = rj.id JOIN postings p ON p.journal_id = rj.id JOIN accounts a ON a.id = p.account_id
+            WHERE j.business_date > '\(date.description)'::date AND a.kind = 'biller_payable' AND p.side = 'D'
+            """), logger: logger)
+        for try await value in laterRows.decode(Int64.self) { reversedLater = value }
+
         var settledAt: String?, settledBy: String?, batchID: Int64?
         let batch = try await connection.query("""
             SELECT id, to_char(settled_at AT TIME ZONE INTERVAL '+08:00', 'YYYY-MM-DD"T"HH24:MI:SS"+08:00"'), settled_by
@@ -167,6 +176,7 @@ public struct SettlementService: Sendable {
         report.settlementBatchID = batchID
         report.isOpenDate = openDate
         report.isFutureDate = futureDate
+        report.reversedLaterSen = reversedLater
         return report
     }
 

@@ -598,4 +598,23 @@ struct ConsoleRouterTests {
             #expect(try await fixture.auditEvents(actor: fixture.operatorName).contains("staff_forbidden"))
         }
     }
+
+    @Test("audit log: filtered by WITA dates; a bad date is 400")
+    func auditLogByDate() async throws {
+        try await ConsoleFixture.run { client, fixture in
+            let session = try await client.login(fixture.supervisorName)
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = TimeZone(secondsFromGMT: 8 * 3600)
+            formatter.dateFormat = "yyyy-MM-dd"
+            let today = formatter.string(from: Date())
+            let todays = String(buffer: try await client.get("/audit?actor=\(fixture.supervisorName)&from=\(today)&to=\(today)", cookie: session.cookie).body)
+            #expect(todays.contains("staff_login"))
+            let long_ago = String(buffer: try await client.get("/audit?actor=\(fixture.supervisorName)&from=2001-01-01&to=2001-01-02", cookie: session.cookie).body)
+            #expect(!long_ago.contains("staff_login") && long_ago.contains("id=\"audit\""))
+            let fromToday = String(buffer: try await client.get("/audit?actor=\(fixture.supervisorName)&from=\(today)", cookie: session.cookie).body)
+            #expect(fromToday.contains("staff_login"))
+            #expect(try await client.get("/audit?from=2001-13-01", cookie: session.cookie).status == .badRequest)
+        }
+    }
 }

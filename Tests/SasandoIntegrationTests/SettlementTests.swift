@@ -129,9 +129,12 @@ struct IsolatedDatabase {
             let (c0, r0, f0) = try await h.signedOn(0)
             let customer = { (n: Int) in PaymentFlowTests.customer(n, ending: nil) }
             let day0 = try await h.businessDay.refresh().date
+            let first = try await Self.pay(c0, r0, key: f0.macKey, product: "PDAMKPG", customer: customer(8), terminal: 0)
             _ = try await Self.pay(c0, r0, key: f0.macKey, product: "PDAMKPG", customer: customer(8), terminal: 0)
             let day1 = try await h.businessDay.cutover(actor: "test")
             #expect(await Self.nextNotice(c0, seconds: 5)?[15] == day1.mmdd)
+            // day0's first payment reversed on day1: day0's settlement takes it out, its journal is day1's.
+            #expect(try await c0.send(r0.reversal(of: first.request), macKey: f0.macKey)[39] == "00")
             _ = try await Self.pay(c0, r0, key: f0.macKey, product: "PDAMKPG", customer: customer(8), terminal: 0)
             let day2 = try await h.businessDay.cutover(actor: "test", from: day1)
             #expect(await Self.nextNotice(c0, seconds: 5)?[15] == day2.mmdd)
@@ -144,6 +147,12 @@ struct IsolatedDatabase {
             }
             guard case .settled = try await h.settlement.settle(date: day0, actor: "test") else { Issue.record("day0 not settled"); return }
             let archived = try await h.settlement.report(date: day0)
+            // The trial balance at day0's close still holds the reversed bill on the payable, and the
+            // report says why (it is exactly the later reversal).
+            let reversedBill = Int64(first.request[4]!)!
+            #expect(archived.reversedLaterSen == reversedBill)
+            #expect(archived.trialBalance.first { $0.account == "PAY:PDAMKPG" }?.balance == reversedBill)
+            #expect(archived.renderText().contains("Payables at this close include \(Sen(reversedBill))"))
             guard case .settled = try await h.settlement.settle(date: day1, actor: "test") else { Issue.record("day1 not settled"); return }
             _ = try await Self.pay(c0, r0, key: f0.macKey, product: "PDAMKPG", customer: customer(8), terminal: 0)
             let reprinted = try await h.settlement.report(date: day0)
