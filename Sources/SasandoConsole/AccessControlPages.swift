@@ -14,12 +14,8 @@ extension ConsolePages {
         group.post("/payment-points/limit") { _, context in try await dailyLimit(context) }
     }
 
-    static func isIdentifier(_ value: String, length: Int) -> Bool {
-        value.utf8.count == length && value.utf8.allSatisfy { (0x21...0x7E).contains($0) }
-    }
-
     func terminalsPage(_ request: Request, _ context: StaffRequestContext) async throws -> Response {
-        let merchant = try query(request)["merchant"].flatMap { Self.isIdentifier($0, length: 15) ? $0 : nil }
+        let merchant = try query(request)["merchant"].flatMap { TerminalDirectory.isIdentifier($0, length: TerminalDirectory.merchantIDLength) ? $0 : nil }
         var rows: [[String]] = []
         let result = try await queries.query("""
             SELECT t.terminal_id, t.merchant_id, t.status, p.status
@@ -85,7 +81,7 @@ extension ConsolePages {
     func terminalStatus(_ context: StaffRequestContext) async throws -> Response {
         if let refused = try await requireSupervisor(context, action: "terminal block/unblock") { return refused }
         let terminal = context.form["terminal"] ?? ""
-        guard Self.isIdentifier(terminal, length: 8) else { return Pages.error(.badRequest, "Unknown terminal.", staff: context.staff) }
+        guard TerminalDirectory.isIdentifier(terminal, length: TerminalDirectory.terminalIDLength) else { return Pages.error(.badRequest, "Unknown terminal.", staff: context.staff) }
         let (status, reason): (EntityStatus, String)
         switch statusChangeForm(context) {
         case .success(let form): (status, reason) = form
@@ -103,7 +99,7 @@ extension ConsolePages {
     func paymentPointStatus(_ context: StaffRequestContext) async throws -> Response {
         if let refused = try await requireSupervisor(context, action: "payment point block/unblock") { return refused }
         let merchant = context.form["merchant"] ?? ""
-        guard Self.isIdentifier(merchant, length: 15) else { return Pages.error(.badRequest, "Unknown payment point.", staff: context.staff) }
+        guard TerminalDirectory.isIdentifier(merchant, length: TerminalDirectory.merchantIDLength) else { return Pages.error(.badRequest, "Unknown payment point.", staff: context.staff) }
         let (status, reason): (EntityStatus, String)
         switch statusChangeForm(context) {
         case .success(let form): (status, reason) = form
@@ -121,7 +117,7 @@ extension ConsolePages {
     func dailyLimit(_ context: StaffRequestContext) async throws -> Response {
         if let refused = try await requireSupervisor(context, action: "daily limit") { return refused }
         let merchant = context.form["merchant"] ?? ""
-        guard Self.isIdentifier(merchant, length: 15) else { return Pages.error(.badRequest, "Unknown payment point.", staff: context.staff) }
+        guard TerminalDirectory.isIdentifier(merchant, length: TerminalDirectory.merchantIDLength) else { return Pages.error(.badRequest, "Unknown payment point.", staff: context.staff) }
         let sen: Int64
         do {
             sen = try Sen.parseTypedRupiah(context.form["limit"] ?? "").value

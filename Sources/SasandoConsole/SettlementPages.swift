@@ -77,20 +77,12 @@ extension ConsolePages {
                         body: .init(byteBuffer: ByteBuffer(string: report.renderCSV())))
     }
 
-    static func witaNow() -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(secondsFromGMT: 8 * 3600)
-        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
-        return formatter.string(from: Date())
-    }
-
     func settlementPDF(_ request: Request, _ context: StaffRequestContext) async throws -> Response {
         guard let date = try await reportDate(request) else { return Pages.plain(.badRequest, "date must be YYYY-MM-DD") }
         let report = try await dependencies.settlement.report(date: date)
         // Printed: every column (the screen's scrolling tables would be cut at the page edge), A4
         // landscape, the totals once at the end, and who printed it when, from which release.
-        let printed = "<p class=\"muted\">Printed \(HTML.escape(Self.witaNow())) WITA by \(HTML.escape(context.staff.username)) "
+        let printed = "<p class=\"muted\">Printed \(HTML.escape(BusinessCalendar.witaTimestamp(Date()))) WITA by \(HTML.escape(context.staff.username)) "
             + "from Sasando \(HTML.escape(SasandoVersion.release)).</p>"
         let html = HTML.page(title: "Settlement report \(date.description)", staff: nil, body: Self.settlementBody(report) + printed)
         let pdf: [UInt8]

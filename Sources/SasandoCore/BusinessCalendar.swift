@@ -94,6 +94,19 @@ public enum BusinessCalendar {
         return c.hour >= cutoverHourWITA ? local.adding(days: 1) : local
     }
 
+    /// The calendar date in WITA at `date` (no cut-over).
+    public static func witaDate(at date: Date) -> CalendarDate {
+        let c = civil(date, offsetSeconds: witaOffsetSeconds)
+        return CalendarDate(year: c.year, month: c.month, day: c.day)
+    }
+
+    /// `YYYY-MM-DD hh:mm:ss` in WITA, for what people read (printed reports).
+    public static func witaTimestamp(_ date: Date) -> String {
+        let c = civil(date, offsetSeconds: witaOffsetSeconds)
+        return CalendarDate(year: c.year, month: c.month, day: c.day).description + " "
+            + [c.hour, c.minute, c.second].map { twoDigits([$0]) }.joined(separator: ":")
+    }
+
     /// Field 7: MMDDhhmmss in UTC.
     public static func transmissionDateTime(_ date: Date) -> String {
         let c = civil(date, offsetSeconds: 0)

@@ -51,6 +51,16 @@ public struct PaymentPointListing: Sendable, Equatable {
 }
 
 extension TerminalDirectory {
+    /// Field 41 and field 42 lengths, as the schema's CHECKs have them.
+    public static let terminalIDLength = 8
+    public static let merchantIDLength = 15
+
+    /// A terminal or merchant ID as the database keeps them: exactly `length` printable ASCII
+    /// characters, no spaces (staff typing one get "malformed" at once rather than "not found").
+    public static func isIdentifier(_ value: String, length: Int) -> Bool {
+        value.utf8.count == length && value.utf8.allSatisfy { (0x21...0x7E).contains($0) }
+    }
+
     /// Longest reason kept in the audit log for a block or unblock.
     public static let statusReasonCharactersMax = 200
     /// Highest daily limit staff may set (Rp 10.000.000.000): a payment point in a housing complex

@@ -130,13 +130,11 @@ public final class LoadRunner: Sendable {
                                 + Self.provisioningHint(count: options.scenario.terminals, directory: directory, like: folders))
         }
         let chosen = Array(folders.prefix(options.scenario.terminals))
-        if !options.allowRemote, let remote = chosen.map({ options.host ?? $0.info.host }).first(where: { !Self.isLoopbackHost($0) }) {
+        if !options.allowRemote, let remote = chosen.map({ options.host ?? $0.info.host }).first(where: { !LoadOptions.isLoopback($0) }) {
             throw ScenarioError(description: "refusing to load a non-loopback host (\(remote), from terminal.json) without --allow-remote; --host 127.0.0.1 loads this machine's switch")
         }
         return chosen
     }
-
-    static func isLoopbackHost(_ host: String) -> Bool { LoadOptions.isLoopback(host) }
 
     /// How to get `count` load terminals into `directory`: `loadtest/run` provisions them (and
     /// raises their payment points' daily limits); by hand, the same prefixes, port and payment

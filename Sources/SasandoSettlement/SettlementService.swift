@@ -147,14 +147,17 @@ public struct SettlementService: Sendable {
             }
         }
 
-        // The payables' part of reversals of this date's payments posted on later dates.
+        // The payables' part of reversals of this date's payments posted on later dates: it
+        // explains the trial balance, so only with it (the settlement reads neither).
         var reversedLater: Int64 = 0
-        let laterRows = try await connection.query(PostgresQuery(unsafeSQL: cte + """
-            SELECT coalesce(sum(p.amount), 0)::int8
-            FROM rj JOIN journals j ON j.id = rj.id JOIN postings p ON p.journal_id = rj.id JOIN accounts a ON a.id = p.account_id
-            WHERE j.business_date > '\(date.description)'::date AND a.kind = 'biller_payable' AND p.side = 'D'
-            """), logger: logger)
-        for try await value in laterRows.decode(Int64.self) { reversedLater = value }
+        if trialBalance {
+            let laterRows = try await connection.query(PostgresQuery(unsafeSQL: cte + """
+                SELECT coalesce(sum(p.amount), 0)::int8
+                FROM rj JOIN journals j ON j.id = rj.id JOIN postings p ON p.journal_id = rj.id JOIN accounts a ON a.id = p.account_id
+                WHERE j.business_date > '\(date.description)'::date AND a.kind = 'biller_payable' AND p.side = 'D'
+                """), logger: logger)
+            for try await value in laterRows.decode(Int64.self) { reversedLater = value }
+        }
 
         var settledAt: String?, settledBy: String?, batchID: Int64?
         let batch = try await connection.query("""

@@ -16,7 +16,7 @@ struct Terminals: AsyncParsableCommand {
         @Option(help: "Who does this, for the audit log (a staff user's name).") var actor: String = "cli"
 
         func validate() throws {
-            try validateIdentifier(terminal, option: "--terminal", length: 8)
+            try validateIdentifier(terminal, option: "--terminal", length: TerminalDirectory.terminalIDLength)
             try validateReason(reason)
             try validateActor(actor)
         }
@@ -39,7 +39,7 @@ struct Terminals: AsyncParsableCommand {
         @Flag(help: "Only terminals that cannot transact (blocked, or their payment point is).") var blocked = false
 
         func validate() throws {
-            if let merchant { try validateIdentifier(merchant, option: "--merchant", length: 15) }
+            if let merchant { try validateIdentifier(merchant, option: "--merchant", length: TerminalDirectory.merchantIDLength) }
         }
 
         func run() async throws {
@@ -82,7 +82,7 @@ struct PaymentPoints: AsyncParsableCommand {
         @Option(help: "Who does this, for the audit log (a staff user's name).") var actor: String = "cli"
 
         func validate() throws {
-            try validateIdentifier(merchant, option: "--merchant", length: 15)
+            try validateIdentifier(merchant, option: "--merchant", length: TerminalDirectory.merchantIDLength)
             try validateReason(reason)
             try validateActor(actor)
         }
@@ -140,7 +140,7 @@ struct PaymentPoints: AsyncParsableCommand {
         @Option(help: "Who does this, for the audit log (a staff user's name).") var actor: String = "cli"
 
         func validate() throws {
-            try validateIdentifier(merchant, option: "--merchant", length: 15)
+            try validateIdentifier(merchant, option: "--merchant", length: TerminalDirectory.merchantIDLength)
             try validateActor(actor)
             _ = try Self.limitSen(dailyLimit)
         }
@@ -186,10 +186,9 @@ func report(_ outcome: StatusChange.Outcome, subject: String, missing: String, l
     }
 }
 
-/// A terminal or merchant ID as the database keeps them: exactly `length` printable ASCII
-/// characters (the schema's CHECK), so a typo is told at once rather than "not found".
+/// `TerminalDirectory.isIdentifier`, as a usage error naming the option.
 func validateIdentifier(_ value: String, option: String, length: Int) throws {
-    guard value.utf8.count == length, value.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+    guard TerminalDirectory.isIdentifier(value, length: length) else {
         throw ValidationError("\(option) must be \(length) printable characters without spaces, got \"\(value.prefix(40))\"")
     }
 }

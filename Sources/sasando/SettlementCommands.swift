@@ -97,7 +97,7 @@ struct Report: AsyncParsableCommand {
         @Option(help: "text | csv") var format: String = "text"
 
         func validate() throws {
-            try validateIdentifier(merchant, option: "--merchant", length: 15)
+            try validateIdentifier(merchant, option: "--merchant", length: TerminalDirectory.merchantIDLength)
             guard ["text", "csv"].contains(format) else { throw ValidationError("--format must be text or csv") }
         }
 

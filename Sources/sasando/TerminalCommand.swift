@@ -52,10 +52,9 @@ struct TerminalCommand: AsyncParsableCommand {
         if `repeat`, action != .reverse { throw ValidationError("--repeat goes with reverse") }
         if let date {
             guard action == .reconcile else { throw ValidationError("--date goes with reconcile") }
-            // Digits only (Int("+1") parses), and a day the month has (February 29 allowed).
-            let daysInMonth = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+            // Digits only (Int("+1") parses), and a day the month has (February 29 allowed: a leap year's days).
             guard date.utf8.count == 4, date.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let month = Int(date.prefix(2)),
-                  let day = Int(date.suffix(2)), (1...12).contains(month), (1...daysInMonth[month - 1]).contains(day) else {
+                  let day = Int(date.suffix(2)), (1...12).contains(month), (1...CalendarDate.daysIn(year: 2024, month: month)).contains(day) else {
                 throw ValidationError("--date is MMDD, e.g. 1130")
             }
         }
@@ -200,7 +199,7 @@ struct TerminalCommand: AsyncParsableCommand {
         var original: String?
         /// The local date it was written (YYYY-MM-DD): field 15 has no year, so a date's totals
         /// take only lines of the last `sameDateDaysMax` days (not the same day a year before).
-        var recordedOn: String? = JournalLine.today()
+        var recordedOn: String? = BusinessCalendar.witaDate(at: Date()).description
 
         static let sameDateDaysMax = 200
 
@@ -209,21 +208,10 @@ struct TerminalCommand: AsyncParsableCommand {
                         amountSen: TerminalCommand.amountAndFee(payment), original: nil)
         }
 
-        static func today(_ now: Date = Date()) -> String {
-            let formatter = DateFormatter()
-            formatter.locale = Locale(identifier: "en_US_POSIX")
-            formatter.dateFormat = "yyyy-MM-dd"
-            return formatter.string(from: now)
-        }
-
         /// Written within `sameDateDaysMax` days before `now` (lines of an older journal without a date count).
         func isRecent(_ now: Date = Date()) -> Bool {
-            guard let recordedOn else { return true }
-            let formatter = DateFormatter()
-            formatter.locale = Locale(identifier: "en_US_POSIX")
-            formatter.dateFormat = "yyyy-MM-dd"
-            guard let day = formatter.date(from: recordedOn) else { return true }
-            return now.timeIntervalSince(day) <= Double(Self.sameDateDaysMax) * 86_400
+            guard let day = recordedOn.flatMap({ CalendarDate($0) }) else { return true }
+            return !(day.adding(days: Self.sameDateDaysMax) < BusinessCalendar.witaDate(at: now))
         }
 
         var key: String { "\(stan)|\(transmittedAt)" }

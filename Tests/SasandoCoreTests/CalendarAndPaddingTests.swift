@@ -32,6 +32,14 @@ import Testing
         #expect(BusinessCalendar.businessDate(at: date.addingTimeInterval(-3600)) == CalendarDate(year: 2026, month: 11, day: 29))
     }
 
+    @Test func witaDateAndTimestamp() {
+        // 16:00 UTC is midnight in WITA (UTC+8): the next calendar day there.
+        let evening = Date(timeIntervalSince1970: 16 * 3600 + 5)
+        #expect(BusinessCalendar.witaDate(at: evening) == CalendarDate(year: 1970, month: 1, day: 2))
+        #expect(BusinessCalendar.witaTimestamp(evening) == "1970-01-02 00:00:05")
+        #expect(BusinessCalendar.witaTimestamp(Date(timeIntervalSince1970: 0)) == "1970-01-01 08:00:00")
+    }
+
     @Test func zeroPaddingMatchesTheFormatter() {
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<2_000 {
