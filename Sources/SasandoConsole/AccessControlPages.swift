@@ -17,17 +17,14 @@ extension ConsolePages {
     func terminalsPage(_ request: Request, _ context: StaffRequestContext) async throws -> Response {
         let merchant = try query(request)["merchant"].flatMap { TerminalDirectory.isIdentifier($0, length: TerminalDirectory.merchantIDLength) ? $0 : nil }
         var rows: [[String]] = []
-        let result = try await queries.query("""
-            SELECT t.terminal_id, t.merchant_id, t.status, p.status
-              FROM terminals t JOIN payment_points p ON p.merchant_id = t.merchant_id
-             WHERE (\(merchant)::text IS NULL OR t.merchant_id = \(merchant))
-             ORDER BY t.terminal_id LIMIT \(limits.terminalsMax)
-            """)
-        for try await (terminal, point, status, pointStatus) in result.decode((String, String, String, String).self) {
+        let listing = try await TerminalDirectory(database: database).terminals(
+            merchantID: merchant, limit: limits.terminalsMax, boundMilliseconds: limits.databaseQueryMillisecondsMax)
+        for t in listing {
+            let (terminal, point) = (t.terminalID, t.merchantID)
             var row = [HTML.escape(terminal), "<a href=\"/terminals?merchant=\(HTML.queryValue(point))\">\(HTML.escape(point))</a>",
-                       HTML.escape(status) + (pointStatus == "blocked" ? " (payment point blocked)" : "")]
+                       HTML.escape(t.status.rawValue) + (t.paymentPointStatus == .blocked ? " (payment point blocked)" : "")]
             if context.staff.isSupervisor {
-                row.append(statusForm(action: "/terminals/status", field: "terminal", id: terminal, blocked: status == "blocked",
+                row.append(statusForm(action: "/terminals/status", field: "terminal", id: terminal, blocked: t.status == .blocked,
                                       context.staff))
             }
             rows.append(row)

@@ -242,22 +242,15 @@ struct ConsolePages: Sendable {
 
     func paymentPoints(_ request: Request, _ context: StaffRequestContext) async throws -> Response {
         var rows: [[String]] = []
-        let result = try await queries.query("""
-            SELECT p.merchant_id, p.name, p.status, coalesce(d.balance, 0)::int8, coalesce(c.balance, 0)::int8,
-                   (SELECT count(*) FROM terminals t WHERE t.merchant_id = p.merchant_id)::int8,
-                   (SELECT count(*) FROM terminals t WHERE t.merchant_id = p.merchant_id AND t.status = 'blocked')::int8,
-                   p.daily_limit_sen,
-                   coalesce((SELECT m.collected_sen FROM merchant_daily_totals m WHERE m.merchant_id = p.merchant_id
-                              AND m.business_date = (SELECT b.business_date FROM business_day b WHERE b.id = 1)), 0)::int8
-            FROM payment_points p LEFT JOIN accounts d ON d.code = 'DEP:' || p.merchant_id LEFT JOIN accounts c ON c.code = 'COM:' || p.merchant_id
-            ORDER BY p.merchant_id LIMIT \(limits.paymentPointsMax)
-            """)
-        for try await (merchant, name, status, deposit, commission, terminals, blockedTerminals, limit, collected)
-            in result.decode((String, String, String, Int64, Int64, Int64, Int64, Int64, Int64).self) {
-            let terminalsCell = "<a href=\"/terminals?merchant=\(HTML.queryValue(merchant))\">\(terminals)</a>"
-                + (blockedTerminals > 0 ? " (\(blockedTerminals) blocked)" : "")
-            var row = [HTML.escape(merchant), HTML.escape(name), HTML.escape(status), terminalsCell,
-                       HTML.money(deposit) + (deposit < limits.depositAlertSenMin ? " ⚠" : ""), HTML.money(commission),
+        let listing = try await TerminalDirectory(database: database).paymentPoints(
+            limit: limits.paymentPointsMax, boundMilliseconds: limits.databaseQueryMillisecondsMax)
+        for p in listing {
+            let merchant = p.merchantID
+            let (deposit, limit, collected) = (p.deposit.value, p.dailyLimit.value, p.collectedToday.value)
+            let terminalsCell = "<a href=\"/terminals?merchant=\(HTML.queryValue(merchant))\">\(p.terminals)</a>"
+                + (p.blockedTerminals > 0 ? " (\(p.blockedTerminals) blocked)" : "")
+            var row = [HTML.escape(merchant), HTML.escape(p.name), HTML.escape(p.status.rawValue), terminalsCell,
+                       HTML.money(deposit) + (deposit < limits.depositAlertSenMin ? " ⚠" : ""), HTML.money(p.commission.value),
                        HTML.money(limit), HTML.money(collected) + (collected >= limit ? " ⚠" : "")]
             if context.staff.isSupervisor {
                 row.append("""
@@ -268,7 +261,7 @@ struct ConsolePages: Sendable {
                     <button type="submit">Top up</button></form>
                     """)
                 row.append(limitForm(merchant: merchant, context.staff)
-                           + statusForm(action: "/payment-points/status", field: "merchant", id: merchant, blocked: status == "blocked", context.staff))
+                           + statusForm(action: "/payment-points/status", field: "merchant", id: merchant, blocked: p.status == .blocked, context.staff))
             }
             rows.append(row)
         }
@@ -285,7 +278,7 @@ struct ConsolePages: Sendable {
     func topUp(_ context: StaffRequestContext) async throws -> Response {
         if let refused = try await requireSupervisor(context, action: "deposit top-up") { return refused }
         let merchant = context.form["merchant"] ?? ""
-        guard merchant.count == 15, merchant.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
+        guard TerminalDirectory.isIdentifier(merchant, length: TerminalDirectory.merchantIDLength) else {
             return Pages.error(.badRequest, "Unknown payment point.", staff: context.staff)
         }
         let sen: Int64

@@ -46,6 +46,8 @@ public struct PaymentPointListing: Sendable, Equatable {
     /// Collected (bills + fees, less reversals) on the current business date: what the limit is held against.
     public var collectedToday: Sen
     public var deposit: Sen
+    /// The balance of the payment point's commission account (its share of fees).
+    public var commission: Sen
     public var terminals: Int
     public var blockedTerminals: Int
 }
@@ -149,15 +151,18 @@ extension TerminalDirectory {
         }
     }
 
-    /// Terminals, by ID; optionally one payment point's, or only the blocked ones (the terminal or its payment point).
-    public func terminals(merchantID: String? = nil, blockedOnly: Bool = false) async throws -> [TerminalListing] {
-        let rows = try await database.client.query("""
+    /// Terminals, by ID, at most `limit`; optionally one payment point's, or only the blocked ones
+    /// (the terminal or its payment point). With `boundMilliseconds` the query answers within it or
+    /// fails with `DatabaseUnavailable` (the console's pages must answer, see `BoundedQueries`).
+    public func terminals(merchantID: String? = nil, blockedOnly: Bool = false, limit: Int = Int(Int32.max),
+                          boundMilliseconds: Int? = nil) async throws -> [TerminalListing] {
+        let rows = try await listingQuery("""
             SELECT t.terminal_id, t.merchant_id, t.status, p.status
               FROM terminals t JOIN payment_points p ON p.merchant_id = t.merchant_id
              WHERE (\(merchantID)::text IS NULL OR t.merchant_id = \(merchantID))
                AND (NOT \(blockedOnly) OR t.status = 'blocked' OR p.status = 'blocked')
-             ORDER BY t.terminal_id
-            """)
+             ORDER BY t.terminal_id LIMIT \(limit)
+            """, boundMilliseconds: boundMilliseconds)
         var listing: [TerminalListing] = []
         for try await (id, merchant, status, pointStatus) in rows.decode((String, String, String, String).self) {
             listing.append(TerminalListing(terminalID: id, merchantID: merchant, status: EntityStatus(rawValue: status) ?? .blocked,
@@ -166,24 +171,31 @@ extension TerminalDirectory {
         return listing
     }
 
-    /// Payment points with their limit, what they collected on the current business date, deposit and terminals.
-    public func paymentPoints() async throws -> [PaymentPointListing] {
-        let rows = try await database.client.query("""
+    /// Payment points, by ID, at most `limit`, with their limit, what they collected on the current
+    /// business date, deposit, commission balance and terminals (`boundMilliseconds` as for `terminals`).
+    public func paymentPoints(limit: Int = Int(Int32.max), boundMilliseconds: Int? = nil) async throws -> [PaymentPointListing] {
+        let rows = try await listingQuery("""
             SELECT p.merchant_id, p.name, p.status, p.daily_limit_sen,
                    coalesce((SELECT m.collected_sen FROM merchant_daily_totals m
-                              WHERE m.merchant_id = p.merchant_id AND m.business_date = (SELECT b.business_date FROM business_day b WHERE b.id = 1)), 0),
-                   coalesce((SELECT a.balance FROM accounts a WHERE a.code = \(AccountCode.deposit(""))::text || p.merchant_id), 0),
+                              WHERE m.merchant_id = p.merchant_id AND m.business_date = (SELECT b.business_date FROM business_day b WHERE b.id = 1)), 0)::int8,
+                   coalesce((SELECT a.balance FROM accounts a WHERE a.code = \(AccountCode.deposit(""))::text || p.merchant_id), 0)::int8,
+                   coalesce((SELECT a.balance FROM accounts a WHERE a.code = \(AccountCode.commission(""))::text || p.merchant_id), 0)::int8,
                    (SELECT count(*) FROM terminals t WHERE t.merchant_id = p.merchant_id),
                    (SELECT count(*) FROM terminals t WHERE t.merchant_id = p.merchant_id AND t.status = 'blocked')
-              FROM payment_points p ORDER BY p.merchant_id
-            """)
+              FROM payment_points p ORDER BY p.merchant_id LIMIT \(limit)
+            """, boundMilliseconds: boundMilliseconds)
         var listing: [PaymentPointListing] = []
-        for try await (id, name, status, limit, collected, deposit, terminals, blocked)
-            in rows.decode((String, String, String, Int64, Int64, Int64, Int64, Int64).self) {
+        for try await (id, name, status, limit, collected, deposit, commission, terminals, blocked)
+            in rows.decode((String, String, String, Int64, Int64, Int64, Int64, Int64, Int64).self) {
             listing.append(PaymentPointListing(merchantID: id, name: name, status: EntityStatus(rawValue: status) ?? .blocked,
                                                dailyLimit: Sen(limit), collectedToday: Sen(collected), deposit: Sen(deposit),
-                                               terminals: Int(terminals), blockedTerminals: Int(blocked)))
+                                               commission: Sen(commission), terminals: Int(terminals), blockedTerminals: Int(blocked)))
         }
         return listing
+    }
+
+    private func listingQuery(_ query: PostgresQuery, boundMilliseconds: Int?) async throws -> PostgresRowSequence {
+        guard let boundMilliseconds else { return try await database.client.query(query) }
+        return try await BoundedQueries(database: database, milliseconds: boundMilliseconds).query(query)
     }
 }

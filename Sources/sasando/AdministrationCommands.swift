@@ -100,7 +100,7 @@ struct PaymentPoints: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Payment points: status, daily limit, collected on the current business date, deposit, terminals.")
+            abstract: "Payment points: status, daily limit, collected on the current business date, deposit, commission, terminals.")
         @OptionGroup var database: DatabaseOptions
 
         func run() async throws {
@@ -109,7 +109,7 @@ struct PaymentPoints: AsyncParsableCommand {
             }
             for p in listing {
                 let blocked = p.blockedTerminals > 0 ? " (\(p.blockedTerminals) blocked)" : ""
-                print("\(p.merchantID)  \(p.status.rawValue)  limit \(p.dailyLimit)  collected today \(p.collectedToday)  deposit \(p.deposit)  \(p.terminals) terminal(s)\(blocked)  \(p.name)")
+                print("\(p.merchantID)  \(p.status.rawValue)  limit \(p.dailyLimit)  collected today \(p.collectedToday)  deposit \(p.deposit)  commission \(p.commission)  \(p.terminals) terminal(s)\(blocked)  \(p.name)")
             }
             print("\(listing.count) payment point(s)")
         }
