@@ -27,6 +27,8 @@ struct ConsolePages: Sendable {
         // download nobody received.
         group.get("/settlement.csv") { request, context in try await settlementCSV(request, context) }
         group.get("/settlement.pdf") { request, context in try await settlementPDF(request, context) }
+        group.page("/settlement/period") { request, context in try await periodPage(request, context) }
+        group.get("/settlement/period.csv") { request, context in try await periodCSV(request, context) }
         group.post("/cutover") { _, context in try await cutover(context) }
         group.post("/settle") { _, context in try await settle(context) }
         group.post("/payment-points/topup") { _, context in try await topUp(context) }

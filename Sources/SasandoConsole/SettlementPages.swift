@@ -18,7 +18,8 @@ extension ConsolePages {
         var actions = """
             <div class="card noprint"><form class="inline" method="get" action="/settlement">
             <input name="date" type="date" value="\(date.description)"><button type="submit">Show</button></form>
-            <a href="/settlement.csv?date=\(date.description)">Download CSV</a> · <a href="/settlement.pdf?date=\(date.description)">Download PDF</a>
+            <a href="/settlement.csv?date=\(date.description)">Download CSV</a> · <a href="/settlement.pdf?date=\(date.description)">Download PDF</a> · \
+            <a href="/settlement/period">Period summary</a>
             """
         // Only a closed date with payments: an empty date needs no settlement (dates with payments
         // settle in order), and one before the ledger began is refused anyway.
@@ -95,6 +96,93 @@ extension ConsolePages {
         return Response(status: .ok, headers: [.contentType: "application/pdf",
                                                .contentDisposition: "attachment; filename=\"settlement-\(date).pdf\""],
                         body: .init(byteBuffer: ByteBuffer(bytes: pdf)))
+    }
+
+    // MARK: Period summary
+
+    /// The `from` and `to` query parameters (default: the current business date's month so far),
+    /// or the 400 page saying what is wrong with them.
+    func periodRange(_ request: Request, _ context: StaffRequestContext) async throws -> Result<(CalendarDate, CalendarDate), PeriodRefusal> {
+        let parameters = try query(request)
+        let today = await currentDay().date
+        func date(_ name: String, default value: CalendarDate) -> CalendarDate? {
+            guard let text = parameters[name], !text.isEmpty else { return value }
+            return CalendarDate(text)
+        }
+        guard let from = date("from", default: CalendarDate(year: today.year, month: today.month, day: 1)),
+              let to = date("to", default: today) else {
+            return .failure(PeriodRefusal(response: Pages.error(.badRequest, "Dates are YYYY-MM-DD.", staff: context.staff)))
+        }
+        return .success((from, to))
+    }
+
+    struct PeriodRefusal: Error { let response: Response }
+
+    /// The summary, or the 400 page with the service's reason (a range too long, or after today).
+    func periodSummary(_ request: Request, _ context: StaffRequestContext) async throws -> Result<PeriodSummary, PeriodRefusal> {
+        switch try await periodRange(request, context) {
+        case .failure(let refusal): return .failure(refusal)
+        case .success(let (from, to)):
+            do {
+                return .success(try await dependencies.settlement.periodSummary(from: from, to: to))
+            } catch let refused as SettlementError {
+                return .failure(PeriodRefusal(response: Pages.error(.badRequest, "No summary: \(refused.description).", staff: context.staff)))
+            }
+        }
+    }
+
+    func periodPage(_ request: Request, _ context: StaffRequestContext) async throws -> Response {
+        let summary: PeriodSummary
+        switch try await periodSummary(request, context) {
+        case .failure(let refusal): return refusal.response
+        case .success(let s): summary = s
+        }
+        let range = "from=\(summary.from)&to=\(summary.requestedTo)"
+        func numbers(_ t: SettlementReport.Totals) -> [String] {
+            ["\(t.payments)", HTML.money(t.paymentAmount), "\(t.reversals)", HTML.money(t.reversalAmount), HTML.money(t.netPayable),
+             HTML.money(t.feeIncome), HTML.money(t.commission)]
+        }
+        let dates = summary.dates.map { line in
+            ["<a href=\"/settlement?date=\(line.businessDate)\">\(line.businessDate)</a>",
+             HTML.escape(line.state.rawValue) + (line.settledBy.map { " by " + HTML.escape($0) } ?? "")] + numbers(line.totals)
+        }
+        let billers = summary.billers.map {
+            [HTML.escape($0.billerID), "\($0.payments)", HTML.money($0.paymentAmount), "\($0.reversals)", HTML.money($0.reversalAmount),
+             HTML.money($0.netPayable)]
+        }
+        let t = summary.totals
+        let unsettled = summary.unsettledDates
+        let notes = (summary.requestedTo != summary.to ? "<p class=\"muted\">Dates after \(summary.to), the current business date, have not happened yet.</p>" : "")
+            + (unsettled.isEmpty ? "<p>Every date in the range is settled.</p>"
+               : "<p>Not settled yet (their figures may still change): \(unsettled.map(\.description).joined(separator: ", ")).</p>")
+        let body = """
+            <div class="card noprint"><form class="inline" method="get" action="/settlement/period">
+            From <input name="from" type="date" value="\(summary.from)"> to <input name="to" type="date" value="\(summary.requestedTo)">\
+            <button type="submit">Show</button></form> <a href="/settlement/period.csv?\(range)">Download CSV</a>
+            <p class="muted">At most \(PeriodSummary.daysMax) days. A date's figures are its settlement report's: its payments, \
+            and the reversals of them whenever posted.</p></div>
+            <div class="card"><h2>By business date</h2>\(notes)
+            \(HTML.table(["Business date", "State", "#Payments", "#Bills paid", "#Reversals", "#Reversed", "#Net to billers", "#Fee income", "#Commission"],
+                         dates, footer: ["Total", ""] + numbers(t), id: "period-dates"))</div>
+            <div class="card"><h2>Per biller over the period</h2>
+            \(HTML.table(["Biller", "#Payments", "#Bills paid", "#Reversals", "#Reversed", "#Net payable"], billers,
+                         footer: ["Total", "\(t.payments)", HTML.money(t.paymentAmount), "\(t.reversals)", HTML.money(t.reversalAmount), HTML.money(t.netPayable)],
+                         id: "period-billers"))</div>
+            """
+        return Pages.html(.ok, HTML.page(title: "Period summary \(summary.from) to \(summary.to)", staff: context.staff, body: body))
+    }
+
+    func periodCSV(_ request: Request, _ context: StaffRequestContext) async throws -> Response {
+        let summary: PeriodSummary
+        switch try await periodSummary(request, context) {
+        case .failure(let refusal): return refusal.response
+        case .success(let s): summary = s
+        }
+        try await store.audit(actor: context.staff.username, event: "staff_download_csv", detail: "period \(summary.from) to \(summary.to)",
+                              address: context.clientAddress)
+        return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8",
+                                               .contentDisposition: "attachment; filename=\"period-\(summary.from)-\(summary.to).csv\""],
+                        body: .init(byteBuffer: ByteBuffer(string: summary.renderCSV())))
     }
 
     func settle(_ context: StaffRequestContext) async throws -> Response {

@@ -194,6 +194,23 @@ public final class SasandoDatabase: Service, Sendable {
         return statements
     }
 
+    /// Runs `body` on one connection in a read-only REPEATABLE READ transaction: every statement
+    /// reads one snapshot, so a report's parts tie to the sen even while payments post. Rolled back
+    /// when `body` throws.
+    public func withReadOnlySnapshot<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await client.withConnection { connection in
+            try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
+            do {
+                let result = try await body(connection)
+                try await connection.query("COMMIT", logger: logger)
+                return result
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
+            }
+        }
+    }
+
     /// Runs `body`, failing with `DatabaseUnavailable` if it takes longer than `milliseconds`
     /// (default: `waitMilliseconds`). Used on request paths so that a dead database gives a prompt
     /// `91`, never a hang.

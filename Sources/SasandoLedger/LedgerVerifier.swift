@@ -114,8 +114,7 @@ public struct LedgerVerifier: Sendable {
 
     /// Runs every check in one REPEATABLE READ snapshot so concurrent traffic cannot fake a failure.
     public func verify(rowsPerViolationMax: Int = 20) async throws -> (passed: [String], violations: [Violation]) {
-        try await database.client.withConnection { connection in
-            try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: database.logger)
+        try await database.withReadOnlySnapshot { connection in
             var passed: [String] = []
             var violations: [Violation] = []
             for check in Self.checks {
@@ -124,7 +123,6 @@ public struct LedgerVerifier: Sendable {
                 for try await row in result.decode(String.self) { rows.append(row) }
                 if rows.isEmpty { passed.append(check.name) } else { violations.append(Violation(check: check.name, rows: rows)) }
             }
-            try await connection.query("COMMIT", logger: database.logger)
             return (passed, violations)
         }
     }

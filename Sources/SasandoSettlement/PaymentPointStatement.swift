@@ -57,44 +57,37 @@ extension SettlementService {
             throw SettlementError("a statement covers at most \(PaymentPointStatement.daysMax) days; ask for several")
         }
         let logger = self.logger
-        return try await database.client.withConnection { connection in
-            // One snapshot: opening, movements and closing tie even under traffic.
-            try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
-            do {
-                let pointRows = try await connection.query("""
-                    SELECT p.name, a.id, a.balance FROM payment_points p JOIN accounts a ON a.code = \(AccountCode.deposit(""))::text || p.merchant_id
-                    WHERE p.merchant_id = \(merchantID)
-                    """, logger: logger)
-                var found: (name: String, account: Int64, balance: Int64)?
-                for try await row in pointRows.decode((String, Int64, Int64).self) { found = row }
-                guard let found else { throw SettlementError("no payment point \(merchantID) with a deposit") }
-                let lineRows = try await connection.query("""
-                    SELECT j.business_date::text, j.kind, count(*)::int8, sum(CASE p.side WHEN 'C' THEN p.amount ELSE -p.amount END)::int8
-                    FROM postings p JOIN journals j ON j.id = p.journal_id
-                    WHERE p.account_id = \(found.account) AND j.business_date BETWEEN \(from.description)::date AND \(to.description)::date
-                    GROUP BY 1, 2 ORDER BY 1, 2
-                    """, logger: logger)
-                var lines: [PaymentPointStatement.Line] = []
-                for try await (date, kind, count, net) in lineRows.decode((String, String, Int64, Int64).self) {
-                    lines.append(.init(businessDate: date, kind: kind, count: Int(count), netSen: net))
-                }
-                // The close of `to`: today's balance less what journals dated after it moved.
-                let laterRows = try await connection.query("""
-                    SELECT coalesce(sum(CASE p.side WHEN 'C' THEN p.amount ELSE -p.amount END), 0)::int8
-                    FROM postings p JOIN journals j ON j.id = p.journal_id
-                    WHERE p.account_id = \(found.account) AND j.business_date > \(to.description)::date
-                    """, logger: logger)
-                var later: Int64 = 0
-                for try await value in laterRows.decode(Int64.self) { later = value }
-                try await connection.query("COMMIT", logger: logger)
-                let closing = found.balance - later
-                let opening = closing - lines.reduce(0) { $0 + $1.netSen }
-                return PaymentPointStatement(merchantID: merchantID, name: found.name, from: from, to: to,
-                                             openingSen: opening, lines: lines, closingSen: closing)
-            } catch {
-                _ = try? await connection.query("ROLLBACK", logger: logger)
-                throw error
+        // One snapshot: opening, movements and closing tie even under traffic.
+        return try await database.withReadOnlySnapshot { connection in
+            let pointRows = try await connection.query("""
+                SELECT p.name, a.id, a.balance FROM payment_points p JOIN accounts a ON a.code = \(AccountCode.deposit(""))::text || p.merchant_id
+                WHERE p.merchant_id = \(merchantID)
+                """, logger: logger)
+            var found: (name: String, account: Int64, balance: Int64)?
+            for try await row in pointRows.decode((String, Int64, Int64).self) { found = row }
+            guard let found else { throw SettlementError("no payment point \(merchantID) with a deposit") }
+            let lineRows = try await connection.query("""
+                SELECT j.business_date::text, j.kind, count(*)::int8, sum(CASE p.side WHEN 'C' THEN p.amount ELSE -p.amount END)::int8
+                FROM postings p JOIN journals j ON j.id = p.journal_id
+                WHERE p.account_id = \(found.account) AND j.business_date BETWEEN \(from.description)::date AND \(to.description)::date
+                GROUP BY 1, 2 ORDER BY 1, 2
+                """, logger: logger)
+            var lines: [PaymentPointStatement.Line] = []
+            for try await (date, kind, count, net) in lineRows.decode((String, String, Int64, Int64).self) {
+                lines.append(.init(businessDate: date, kind: kind, count: Int(count), netSen: net))
             }
+            // The close of `to`: today's balance less what journals dated after it moved.
+            let laterRows = try await connection.query("""
+                SELECT coalesce(sum(CASE p.side WHEN 'C' THEN p.amount ELSE -p.amount END), 0)::int8
+                FROM postings p JOIN journals j ON j.id = p.journal_id
+                WHERE p.account_id = \(found.account) AND j.business_date > \(to.description)::date
+                """, logger: logger)
+            var later: Int64 = 0
+            for try await value in laterRows.decode(Int64.self) { later = value }
+            let closing = found.balance - later
+            let opening = closing - lines.reduce(0) { $0 + $1.netSen }
+            return PaymentPointStatement(merchantID: merchantID, name: found.name, from: from, to: to,
+                                         openingSen: opening, lines: lines, closingSen: closing)
         }
     }
 }

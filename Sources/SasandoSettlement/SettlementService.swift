@@ -52,18 +52,8 @@ public struct SettlementService: Sendable {
     // MARK: Report
 
     public func report(date: CalendarDate) async throws -> SettlementReport {
-        try await database.client.withConnection { connection in
-            // One snapshot for the whole report, so its parts tie even under traffic.
-            try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
-            do {
-                let report = try await report(date: date, connection: connection)
-                try await connection.query("COMMIT", logger: logger)
-                return report
-            } catch {
-                _ = try? await connection.query("ROLLBACK", logger: logger)
-                throw error
-            }
-        }
+        // One snapshot for the whole report, so its parts tie even under traffic.
+        try await database.withReadOnlySnapshot { connection in try await report(date: date, connection: connection) }
     }
 
     /// The date's payment journals (`pj`) and the reversal journals naming them (`rj`), with their postings (`dp`).

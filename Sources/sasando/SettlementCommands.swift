@@ -84,7 +84,33 @@ struct Settle: AsyncParsableCommand {
 }
 
 struct Report: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Reports.", subcommands: [SettlementReportCommand.self, StatementCommand.self])
+    static let configuration = CommandConfiguration(abstract: "Reports.", subcommands: [SettlementReportCommand.self, PeriodCommand.self, StatementCommand.self])
+
+    struct PeriodCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "period",
+            abstract: "Business dates at a glance (a month end): each date's totals and whether it is settled, then each biller's totals over the range.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "First business date YYYY-MM-DD.") var from: CalendarDate
+        @Option(help: "Last business date YYYY-MM-DD (at most \(PeriodSummary.daysMax) days from --from; cut at the current business date).") var to: CalendarDate
+        @Option(help: "text | csv") var format: String = "text"
+
+        func validate() throws {
+            guard ["text", "csv"].contains(format) else { throw ValidationError("--format must be text or csv") }
+        }
+
+        func run() async throws {
+            let from = self.from, to = self.to
+            let summary = try await withDatabase(database, logger: makeLogger("sasando.report", level: .warning)) { db in
+                do {
+                    return try await SettlementService(database: db).periodSummary(from: from, to: to)
+                } catch let refused as SettlementError {
+                    throw CommandFailure(refused.description)
+                }
+            }
+            print(format == "csv" ? summary.renderCSV() : summary.renderText(), terminator: "")
+        }
+    }
 
     struct StatementCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -154,12 +154,12 @@ func newTopUpKey() -> String {
 
 @Suite("Staff console router", .serialized)
 struct ConsoleRouterTests {
-    static let pages = ["/dashboard", "/transactions", "/settlement", "/payment-points", "/terminals", "/audit"]
+    static let pages = ["/dashboard", "/transactions", "/settlement", "/settlement/period", "/payment-points", "/terminals", "/audit"]
 
     @Test("no session: pages redirect to the login page, actions get 401")
     func noSession() async throws {
         try await ConsoleFixture.run { client, _ in
-            for page in Self.pages + ["/settlement.csv", "/settlement.pdf"] {
+            for page in Self.pages + ["/settlement.csv", "/settlement.pdf", "/settlement/period.csv"] {
                 let response = try await client.get(page, cookie: nil)
                 #expect(response.status == .seeOther, "\(page)")
                 #expect(response.headers[.location] == "/login")
@@ -615,6 +615,31 @@ struct ConsoleRouterTests {
             let fromToday = String(buffer: try await client.get("/audit?actor=\(fixture.supervisorName)&from=\(today)", cookie: session.cookie).body)
             #expect(fromToday.contains("staff_login"))
             #expect(try await client.get("/audit?from=2001-13-01", cookie: session.cookie).status == .badRequest)
+        }
+    }
+
+    @Test("period summary: a page and a CSV of business dates (default: the month so far); a bad or too long range is 400; the download audited")
+    func periodSummary() async throws {
+        try await ConsoleFixture.run { client, fixture in
+            let session = try await client.login(fixture.operatorName)
+            let month = try await client.get("/settlement/period", cookie: session.cookie)
+            #expect(month.status == .ok)
+            let page = String(buffer: month.body)
+            #expect(page.contains("id=\"period-dates\"") && page.contains("id=\"period-billers\""))
+            let old = String(buffer: try await client.get("/settlement/period?from=2001-01-01&to=2001-01-03", cookie: session.cookie).body)
+            #expect(old.contains("2001-01-02") && old.contains("Not settled yet (their figures may still change): 2001-01-01, 2001-01-02, 2001-01-03"))
+            let tooLong = try await client.get("/settlement/period?from=2001-01-01&to=2001-03-01", cookie: session.cookie)
+            #expect(tooLong.status == .badRequest)
+            #expect(String(buffer: tooLong.body).contains("at most \(PeriodSummary.daysMax) days"))
+            #expect(try await client.get("/settlement/period?from=2001-02-30", cookie: session.cookie).status == .badRequest)
+            #expect(try await client.get("/settlement/period?from=2001-01-05&to=2001-01-01", cookie: session.cookie).status == .badRequest)
+            let csv = try await client.get("/settlement/period.csv?from=2001-01-01&to=2001-01-03", cookie: session.cookie)
+            #expect(csv.status == .ok && csv.headers[.contentType]?.hasPrefix("text/csv") == true)
+            let lines = String(buffer: csv.body).split(separator: "\n")
+            #expect(lines.first?.hasPrefix("row,business_date,state,") == true)
+            #expect(lines.last == "total,2001-01-01..2001-01-03,,,0,0,0,0,0,0,0,0,0")
+            let audit = String(buffer: try await client.get("/audit?event=staff_download_csv&actor=\(fixture.operatorName)", cookie: session.cookie).body)
+            #expect(audit.contains("period 2001-01-01 to 2001-01-03"))
         }
     }
 }

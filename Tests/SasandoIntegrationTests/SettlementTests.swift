@@ -426,4 +426,63 @@ struct IsolatedDatabase {
         let strayFound = try await LedgerVerifier(database: h.database).verify().violations
         #expect(strayFound.map(\.check) == ["no journal was added to a settled date after its settlement"])
     }
+
+    /// The period summary puts each date's line where its settlement report has it (payments,
+    /// reversals counted on their payment's date, fees, commission), each biller's totals summed
+    /// over the range, and says which dates are settled, closed or open; a range past the current
+    /// date is cut there, a range longer than a month or starting after today is refused.
+    @Test func aPeriodSummaryAgreesWithEachDatesReport() async throws {
+        try await IsolatedDatabase.withHarness({ try await SwitchHarness.start(terminals: 2, paymentPoints: 2, databaseURL: $0, businessDayPollMilliseconds: 100) }) { h in
+            let (c0, r0, f0) = try await h.signedOn(0)
+            let (c1, r1, f1) = try await h.signedOn(1)
+            // A fresh customer of the product each time (its ID length), so every bill is unpaid.
+            let customer = { (product: String) in PaymentFlowTests.customer(Product(rawValue: product)!.customerIDLength) }
+            let day0 = try await h.businessDay.refresh().date
+            let first = try await Self.pay(c0, r0, key: f0.macKey, product: "PDAMKPG", customer: customer("PDAMKPG"), terminal: 0)
+            _ = try await Self.pay(c1, r1, key: f1.macKey, product: "PLNPOST", customer: customer("PLNPOST"), terminal: 1)
+            let day1 = try await h.businessDay.cutover(actor: "test")
+            #expect(await Self.nextNotice(c0, seconds: 5)?[15] == day1.mmdd)
+            // Reversed on day1: counted on day0, its payment's date, as day0's report counts it.
+            #expect(try await c0.send(r0.reversal(of: first.request), macKey: f0.macKey)[39] == "00")
+            _ = try await Self.pay(c0, r0, key: f0.macKey, product: "PDAMKPG", customer: customer("PDAMKPG"), terminal: 0)
+            _ = try await Self.pay(c1, r1, key: f1.macKey, product: "BPJSKS", customer: customer("BPJSKS"), terminal: 1)
+            let day2 = try await h.businessDay.cutover(actor: "test", from: day1)
+            #expect(await Self.nextNotice(c0, seconds: 5)?[15] == day2.mmdd)
+            _ = try await Self.pay(c1, r1, key: f1.macKey, product: "PLNPOST", customer: customer("PLNPOST"), terminal: 1)
+            guard case .settled = try await h.settlement.settle(date: day0, actor: "test") else { Issue.record("day0 not settled"); return }
+
+            let summary = try await h.settlement.periodSummary(from: day0, to: day2.adding(days: 5))
+            #expect(summary.to == day2 && summary.requestedTo == day2.adding(days: 5))
+            #expect(summary.dates.map(\.state) == [.settled, .closed, .open])
+            #expect(summary.dates.first?.settledBy == "test")
+            #expect(summary.unsettledDates == [day1, day2])
+            var billers: [String: (Int, Int64, Int, Int64)] = [:]
+            for line in summary.dates {
+                let report = try await h.settlement.report(date: line.businessDate)
+                #expect(line.totals == report.totals, "\(line.businessDate)")
+                for b in report.billers {
+                    let was = billers[b.billerID] ?? (0, 0, 0, 0)
+                    billers[b.billerID] = (was.0 + b.payments, was.1 + b.paymentAmount, was.2 + b.reversals, was.3 + b.reversalAmount)
+                }
+            }
+            #expect(summary.dates.map(\.totals.payments) == [2, 2, 1])
+            #expect(summary.dates[0].totals.reversals == 1 && summary.dates[1].totals.reversals == 0)
+            #expect(summary.totals.payments == 5 && summary.totals.reversals == 1)
+            #expect(summary.totals.netPayable == summary.dates.reduce(0) { $0 + $1.totals.netPayable })
+            #expect(Dictionary(uniqueKeysWithValues: summary.billers.map { ($0.billerID, $0.payments) }) == billers.mapValues(\.0))
+            #expect(summary.billers.map(\.billerID) == ["BPJSKS", "PDAMKPG", "PLNPOST"])
+            #expect(summary.billers.first { $0.billerID == "PDAMKPG" }?.netPayable == billers["PDAMKPG"].map { $0.1 - $0.3 })
+            let text = summary.renderText()
+            #expect(text.contains("Not settled yet (their figures may still change): \(day1), \(day2)"))
+            #expect(text.contains("Dates after \(day2), the current business date, have not happened yet"))
+            let csv = summary.renderCSV().split(separator: "\n")
+            let csvRows = 8  // the header, three dates, three billers, the total
+            #expect(csv.count == csvRows)
+            #expect(csv.last?.hasPrefix("total,\(day0)..\(day2),,,5,") == true)
+
+            await #expect(throws: SettlementError.self) { try await h.settlement.periodSummary(from: day0, to: day0.adding(days: PeriodSummary.daysMax)) }
+            await #expect(throws: SettlementError.self) { try await h.settlement.periodSummary(from: day2.adding(days: 1), to: day2.adding(days: 2)) }
+            await #expect(throws: SettlementError.self) { try await h.settlement.periodSummary(from: day1, to: day0) }
+        }
+    }
 }
