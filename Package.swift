@@ -149,7 +149,7 @@ let package = Package(
         // Pure logic of the load generator (no switch, no database).
         .testTarget(name: "SasandoLoadTests", dependencies: ["SasandoLoad"]),
         .testTarget(name: "SasandoSwitchTests", dependencies: [
-            "SasandoSwitch", "SasandoLedger", "SasandoISO8583", "SasandoCore", .product(name: "Logging", package: "swift-log"),
+            "SasandoSwitch", "SasandoLedger", "SasandoISO8583", "SasandoCore", "SasandoPKI", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SasandoSettlementTests", dependencies: ["SasandoSettlement", "SasandoSwitch", "SasandoISO8583", "SasandoCore"]),
         // Against the real PostgreSQL started by scripts/test (SASANDO_DATABASE_URL) and real TLS on loopback.

@@ -101,11 +101,11 @@ public struct TerminalCredentialFolder: Sendable {
             throw PKIError.writeFailed(path: folder.path(infoFileName), reason: "cannot encode JSON (\(error))")
         }
 
-        try writeFile(Array(credential.certificatePEM.utf8), to: folder.path(certificateFileName), mode: 0o644)
-        try writeFile(Array(credential.privateKeyPEM.utf8), to: folder.path(privateKeyFileName), mode: 0o600)
-        try writeFile(Array(caCertificatePEM.utf8), to: folder.path(caCertificateFileName), mode: 0o644)
-        try writeFile(Array((MACKey.hex(macKey) + "\n").utf8), to: folder.path(macKeyFileName), mode: 0o600)
-        try writeFile(Array(json) + [UInt8(ascii: "\n")], to: folder.path(infoFileName), mode: 0o644)
+        try SecureFile.write(Array(credential.certificatePEM.utf8), to: folder.path(certificateFileName), mode: 0o644)
+        try SecureFile.write(Array(credential.privateKeyPEM.utf8), to: folder.path(privateKeyFileName), mode: 0o600)
+        try SecureFile.write(Array(caCertificatePEM.utf8), to: folder.path(caCertificateFileName), mode: 0o644)
+        try SecureFile.write(Array((MACKey.hex(macKey) + "\n").utf8), to: folder.path(macKeyFileName), mode: 0o600)
+        try SecureFile.write(Array(json) + [UInt8(ascii: "\n")], to: folder.path(infoFileName), mode: 0o644)
         return folder
     }
 
@@ -223,53 +223,6 @@ public struct TerminalCredentialFolder: Sendable {
         }
         return text
     }
-
-    /// Writes via a temporary file in the same directory created with `mode`, then renames it over
-    /// `path`: readers never see a partial file and secret files are never more permissive than `mode`.
-    private static func writeFile(_ bytes: [UInt8], to path: String, mode: mode_t) throws {
-        func failure(_ what: String) -> PKIError {
-            PKIError.writeFailed(path: path, reason: "\(what): \(String(cString: strerror(errno)))")
-        }
-        let temporaryPath = path + ".tmp-\(UUID().uuidString)"
-        let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw failure("cannot create temporary file") }
-        var succeeded = false
-        defer { if !succeeded { unlink(temporaryPath) } }
-
-        // The umask may have removed bits (e.g. 0644 -> 0600 under umask 077); set the mode exactly.
-        guard fchmod(fd, mode) == 0 else {
-            let error = failure("cannot set file mode")
-            close(fd)
-            throw error
-        }
-        guard writeAll(bytes, to: fd) else {
-            let error = failure("write failed")
-            close(fd)
-            throw error
-        }
-        guard fsync(fd) == 0 else {
-            let error = failure("fsync failed")
-            close(fd)
-            throw error
-        }
-        guard close(fd) == 0 else { throw failure("close failed") }
-        guard rename(temporaryPath, path) == 0 else { throw failure("cannot rename into place") }
-        succeeded = true
-    }
-}
-
-/// Writes every byte to `fd`, retrying short writes and EINTR. At file scope so `write` means the C call.
-private func writeAll(_ bytes: [UInt8], to fd: Int32) -> Bool {
-    var offset = 0
-    while offset < bytes.count {
-        let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        if written < 0 {
-            if errno == EINTR { continue }
-            return false
-        }
-        offset += written
-    }
-    return true
 }
 
 // Private key and MAC key must not leak through `print`, string interpolation or `dump`.

@@ -24,13 +24,15 @@ public struct Provisioning: Sendable {
     public func ensureCertificateAuthority() throws -> (ca: CertificateAuthority, created: Bool) {
         let fm = FileManager.default
         if fm.fileExists(atPath: path(Self.caFile)), fm.fileExists(atPath: path(Self.caKeyFile)) {
+            try SecureFile.requireOwnerOnly(path(Self.caKeyFile))
             let ca = try CertificateAuthority(
                 certificatePEM: try String(contentsOfFile: path(Self.caFile), encoding: .utf8),
                 privateKeyPEM: try String(contentsOfFile: path(Self.caKeyFile), encoding: .utf8))
             if !fm.fileExists(atPath: path(Self.serverCertificateFile)) { try writeServerCertificate(ca) }
             return (ca, false)
         }
-        try fm.createDirectory(atPath: pkiDirectory, withIntermediateDirectories: true)
+        // Only its owner may enter the folder that holds the CA key.
+        try SecureFile.createPrivateDirectory(pkiDirectory)
         let ca = try CertificateAuthority.create(commonName: "Sasando Terminal CA")
         try write(ca.certificatePEM, to: Self.caFile, mode: 0o644)
         try write(ca.privateKeyPEM, to: Self.caKeyFile, mode: 0o600)
@@ -44,10 +46,8 @@ public struct Provisioning: Sendable {
         try write(server.privateKeyPEM, to: Self.serverKeyFile, mode: 0o600)
     }
 
-    private func write(_ text: String, to name: String, mode: Int) throws {
-        let file = path(name)
-        try text.write(toFile: file, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: file)
+    private func write(_ text: String, to name: String, mode: mode_t) throws {
+        try SecureFile.write(Array(text.utf8), to: path(name), mode: mode)
     }
 
     public struct TerminalPlan: Sendable {

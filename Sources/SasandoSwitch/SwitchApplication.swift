@@ -5,6 +5,7 @@ import NIOPosix
 import NIOSSL
 import SasandoCore
 import SasandoLedger
+import SasandoPKI
 import SasandoSettlement
 import SasandoTransport
 import ServiceLifecycle
@@ -61,6 +62,11 @@ public struct SwitchApplication: Sendable {
                 throw ConfigurationError(description: "cannot read \(path); run `sasando provision demo` (scripts/run does)")
             }
             return text
+        }
+        do {
+            try SecureFile.requireOwnerOnly((pkiDirectory as NSString).appendingPathComponent("server-key.pem"))
+        } catch let refused as PKIError {
+            throw ConfigurationError(description: refused.description)
         }
         return try TLSSetup.serverContext(
             certificatePEM: try read("server.pem"), privateKeyPEM: try read("server-key.pem"), terminalCAPEM: try read("ca.pem"))
