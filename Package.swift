@@ -139,13 +139,15 @@ let package = Package(
         ]),
         // Console router tests (app.test(.router)) against the real PostgreSQL.
         .testTarget(name: "SasandoConsoleTests", dependencies: [
-            "SasandoConsole", "SasandoLedger", "SasandoSettlement", "SasandoCore",
+            "SasandoConsole", "SasandoLedger", "SasandoSettlement", "SasandoCore", "SasandoSwitch",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
         ]),
         // Pure logic of the ledger module (no database).
-        .testTarget(name: "SasandoLedgerTests", dependencies: ["SasandoLedger", "SasandoCore", "SasandoISO8583"]),
+        .testTarget(name: "SasandoLedgerTests", dependencies: ["SasandoLedger", "SasandoCore", "SasandoISO8583", .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         // Pure logic of the load generator (no switch, no database).
         .testTarget(name: "SasandoLoadTests", dependencies: ["SasandoLoad"]),
         .testTarget(name: "SasandoSwitchTests", dependencies: [

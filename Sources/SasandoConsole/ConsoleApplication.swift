@@ -42,8 +42,11 @@ public func buildApplication(configuration: SwitchConfiguration, dependencies: C
     let logger = dependencies.logger
     return Application(
         router: buildRouter(dependencies),
-        server: try .tls(.http1(), tlsConfiguration: tls),
-        configuration: .init(address: .hostname(configuration.consoleHost ?? configuration.host, port: configuration.consolePort)),
+        // A connection that sends no request for this long (never finishes its TLS handshake, sends
+        // half a header, or sits idle between requests) is closed, so idle sockets cannot pile up.
+        server: try .tls(.http1(configuration: .init(idleTimeout: .seconds(Int64(dependencies.limits.connectionIdleSecondsMax)))),
+                         tlsConfiguration: tls),
+        configuration: .init(address: .hostname(configuration.consoleHost, port: configuration.consolePort)),
         onServerRunning: { channel in
             logger.info("staff console up", metadata: ["address": "https://\(channel.localAddress.map { "\($0)" } ?? "?")"])
         },

@@ -13,6 +13,9 @@ public struct ConsoleLimits: Sendable {
     public var loginFailureWindowSeconds = 15 * 60
     /// How long logins are refused (429) after the last failure that crossed a limit.
     public var lockoutSeconds = 15 * 60
+    /// A console connection with no request in progress for this long is closed: it never finished
+    /// its TLS handshake, sent half a request header, or sat idle after its last answer.
+    public var connectionIdleSecondsMax = 30
     /// Largest POST body read (forms are small; anything bigger is refused with 413).
     public var requestBodyBytesMax = 16 * 1024
     /// Rows shown by transaction search and the audit log.

@@ -11,8 +11,51 @@ public struct DatabaseURLError: Error, CustomStringConvertible {
     public let description: String
 }
 
+/// The URL's `sslmode` (and `sslrootcert`), read as libpq reads them, so what a DBA writes means
+/// what it says: `disable` (no TLS; also when absent: the project's own loopback cluster),
+/// `prefer` (TLS if the server offers it, not verified), `require` (TLS, not verified),
+/// `verify-ca` (TLS, the server's certificate chain checked against `sslrootcert`, or the system's
+/// roots without it), `verify-full` (the same, and the host name checked). Any other value is
+/// refused: before, everything but `require`, `verify-full` included, silently meant no TLS at all.
+public struct DatabaseTLS: Sendable, Equatable {
+    public enum Mode: String, Sendable, Equatable, CaseIterable {
+        case disable, prefer, require
+        case verifyCA = "verify-ca"
+        case verifyFull = "verify-full"
+    }
+    public var mode: Mode
+    public var rootCertificatePath: String?
+
+    public init(_ components: URLComponents) throws {
+        let items = components.queryItems ?? []
+        let text = items.last(where: { $0.name == "sslmode" })?.value ?? "disable"
+        guard let mode = Mode(rawValue: text) else {
+            throw DatabaseURLError(description: "sslmode=\(text) is not one of \(Mode.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        self.mode = mode
+        rootCertificatePath = items.last(where: { $0.name == "sslrootcert" })?.value
+        if rootCertificatePath != nil, mode != .verifyCA, mode != .verifyFull {
+            throw DatabaseURLError(description: "sslrootcert is used only with sslmode=verify-ca or verify-full, not \(text)")
+        }
+    }
+
+    /// The client TLS settings for the mode (not used for `disable`).
+    public var tlsConfiguration: TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        switch mode {
+        case .disable, .prefer, .require: tls.certificateVerification = .none
+        case .verifyCA: tls.certificateVerification = .noHostnameVerification
+        case .verifyFull: tls.certificateVerification = .fullVerification
+        }
+        if let rootCertificatePath { tls.trustRoots = .file(rootCertificatePath) }
+        return tls
+    }
+}
+
 public enum DatabaseConfiguration {
-    /// Parses `postgres://user[:password]@host[:port]/database[?sslmode=disable|require]`.
+    /// Parses `postgres://user[:password]@host[:port]/database[?sslmode=...&sslrootcert=...]`
+    /// (`sslmode` as libpq has it, see `DatabaseTLS`).
     /// The password, if any, is never logged: `redacted(url:)` gives the printable form.
     /// `connectWaitMilliseconds` bounds opening a connection; the switch gives its instance's
     /// `databaseWaitMilliseconds`, so no wait on the database outlasts the one bound an operator sets.
@@ -25,9 +68,12 @@ public enum DatabaseConfiguration {
             throw DatabaseURLError(description: "SASANDO_DATABASE_URL must look like postgres://user@host:port/database, got \(redacted(url: url))")
         }
         let database = String(components.path.drop(while: { $0 == "/" }))
-        var tls: PostgresClient.Configuration.TLS = .disable
-        if requiresTLS(components) {
-            tls = .require(.makeClientConfiguration())
+        let tls: PostgresClient.Configuration.TLS
+        let setting = try DatabaseTLS(components)
+        switch setting.mode {
+        case .disable: tls = .disable
+        case .prefer: tls = .prefer(setting.tlsConfiguration)
+        case .require, .verifyCA, .verifyFull: tls = .require(setting.tlsConfiguration)
         }
         var configuration = PostgresClient.Configuration(
             host: host, port: components.port ?? 5432,
@@ -45,17 +91,23 @@ public enum DatabaseConfiguration {
     public static func connection(url: String, connectWaitMilliseconds: Int) throws -> PostgresConnection.Configuration {
         let pool = try client(url: url, connectWaitMilliseconds: connectWaitMilliseconds)
         guard let host = pool.host else { throw DatabaseURLError(description: "no host in \(redacted(url: url))") }
-        let requireTLS = URLComponents(string: url).map(requiresTLS) ?? false
+        let setting = try DatabaseTLS(components(url))
+        let tls: PostgresConnection.Configuration.TLS
+        switch setting.mode {
+        case .disable: tls = .disable
+        case .prefer: tls = .prefer(try NIOSSLContext(configuration: setting.tlsConfiguration))
+        case .require, .verifyCA, .verifyFull: tls = .require(try NIOSSLContext(configuration: setting.tlsConfiguration))
+        }
         var configuration = PostgresConnection.Configuration(
             host: host, port: pool.port ?? 5432, username: pool.username, password: pool.password, database: pool.database,
-            tls: requireTLS ? .require(try NIOSSLContext(configuration: .makeClientConfiguration())) : .disable)
+            tls: tls)
         configuration.options.connectTimeout = .milliseconds(Int64(connectWaitMilliseconds))
         return configuration
     }
 
-    /// `sslmode=require` (anything else, or none: no TLS, the project's loopback cluster).
-    static func requiresTLS(_ components: URLComponents) -> Bool {
-        components.queryItems?.first(where: { $0.name == "sslmode" })?.value == "require"
+    private static func components(_ url: String) throws -> URLComponents {
+        guard let components = URLComponents(string: url) else { throw DatabaseURLError(description: "unparseable database URL") }
+        return components
     }
 
     public static func redacted(url: String) -> String {

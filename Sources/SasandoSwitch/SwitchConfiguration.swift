@@ -11,10 +11,10 @@ public struct SwitchConfiguration: Codable, Sendable, Equatable {
     public var port: Int = 8583
     /// Staff console (HTTPS, same server certificate as the terminal listener). 0 picks a free port.
     public var consolePort: Int = 8443
-    /// The console's listen address; nil: `host`. Terminals come from the payment points' networks,
-    /// staff from the bank's: the console (and its unauthenticated `/metrics`) can stay on an
-    /// internal interface only.
-    public var consoleHost: String? = nil
+    /// The console's listen address: this machine only unless set. Terminals come from the payment
+    /// points' networks, staff from the bank's: the console (and its unauthenticated `/metrics`)
+    /// belongs on an internal interface, named here, never on every interface by default.
+    public var consoleHost: String = "127.0.0.1"
     /// Folder with `ca.pem` (terminal CA), `server.pem`, `server-key.pem`.
     public var pkiDirectory: String = ".data/pki"
     /// Share of each admin fee credited to the payment point's commission account, in basis points

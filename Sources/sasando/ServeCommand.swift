@@ -14,7 +14,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Terminal port (spec default 8583).") var port: Int?
     @Option(help: "Listen address.") var host: String?
     @Option(name: .customLong("console-port"), help: "Staff console HTTPS port (default 8443).") var consolePort: Int?
-    @Option(name: .customLong("console-host"), help: "Staff console listen address (default: --host); e.g. an internal interface only.") var consoleHost: String?
+    @Option(name: .customLong("console-host"), help: "Staff console listen address (default 127.0.0.1: this machine only); give the bank's internal interface for staff desks.") var consoleHost: String?
     @Option(help: "JSON configuration file (every key optional; see README).") var config: String?
     @Option(help: "Project data folder: the PKI is DATA/pki unless the config file sets pkiDirectory.") var data: String = ".data"
     @Flag(name: .customLong("no-batching"), help: "One database transaction per request (benchmark baseline only).") var noBatching = false
