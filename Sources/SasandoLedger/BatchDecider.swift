@@ -196,6 +196,8 @@ enum BatchDecider {
     static func decideReversal(_ r: PostingRequest, _ s: inout BatchSnapshot, _ plan: inout BatchPlan, _ row: inout BatchPlan.Row) -> PostingDecision {
         let originalKey = "\(r.terminalID)|\(r.originalSTAN ?? "")|\(r.originalTransmittedAt ?? "")"
         guard var original = s.originals[originalKey], original.kind == "payment" else {
+            // Told 25: the payment, should it come later in this batch, must not be taken (12).
+            s.reversedBeforeArrival.insert(originalKey)
             return .declined(.originalNotFound)
         }
         row.originalID = original.id

@@ -89,4 +89,71 @@ import Testing
         // are reported, not required; a lost race not known to be rolled back would leave no answer.
         #expect(failed == 0, "\(failed) batches failed (\(lost) races lost and decided again)")
     }
+
+    /// A payment at one instance and its reversal at the other, sent together (a terminal that
+    /// timed out and reconnected through the balancer): either both are approved and the payment
+    /// is reversed, or the reversal finds nothing (25) and the payment is refused (12). A review saw
+    /// 16 of 20 such races end with the payment approved and posted while its terminal was told
+    /// 25; the reversal's batch did not lock its payment point's deposit, so neither batch saw the
+    /// other. Then payments and reversals of two payment points crossing between the instances:
+    /// no deadlock (the same missing lock deadlocked them 15 times in 30 s).
+    @Test func aPaymentAndItsReversalAtTwoInstancesNeverEndApprovedAnd25() async throws {
+        try await OwnEngineFixture.run(merchantPrefix: "TWORACE00", terminalPrefix: "TR", name: "Two-instance race", macKeyByte: 12,
+                                       label: "two-instance-race") { fixture in
+            let (flowsB, _, engineB) = OwnEngineFixture.instance(on: fixture.database, logger: fixture.logger)
+            defer { engineB.cancel() }
+            let database = fixture.database, flowsA = fixture.flows, p = fixture.terminal
+            try await database.client.query("UPDATE payment_points SET daily_limit_sen = 9000000000000000")
+            let q = try await IntegrationEnvironment.ownPaymentPoint(database, merchantPrefix: "TWORACE01", terminalPrefix: "TQ",
+                                                                    name: "Two-instance race Q", deposit: .rupiah(1_000_000_000), macKeyByte: 13)
+            _ = try await LedgerAccounts(database: database).topUp(merchantID: p.merchantID, amount: .rupiah(1_000_000_000), actor: "test")
+            let businessDate = try await BusinessDayService(database: database).current().date
+            let requestsP = TerminalRequests(terminalID: p.terminalID, merchantID: p.merchantID)
+            let requestsQ = TerminalRequests(terminalID: q.terminalID, merchantID: q.merchantID)
+            var rng = SystemRandomNumberGenerator()
+            func prepaid(_ requests: TerminalRequests) -> ISOMessage {
+                BenchmarkWorkload.payment(requests: requests, product: .plnPrepaid, businessDate: businessDate, using: &rng)
+            }
+
+            var outcomes: [String: Int] = [:]
+            for _ in 0..<40 {
+                let payment = prepaid(requestsP)
+                let reversal = requestsP.reversal(of: payment)
+                async let paid = flowsA.process(payment, terminal: p)
+                async let reversed = flowsB.process(reversal, terminal: p)
+                let (a, b) = (await paid, await reversed)
+                outcomes["\(a?[39] ?? "none")/\(b?[39] ?? "none")", default: 0] += 1
+            }
+            #expect(outcomes.keys.allSatisfy { ["00/00", "12/25"].contains($0) }, "payment/reversal answers: \(outcomes)")
+
+            // Crossing: A takes P's payments and reverses Q's, B the other way round, at once.
+            var earlierP: [ISOMessage] = [], earlierQ: [ISOMessage] = []
+            for _ in 0..<60 {
+                let (mp, mq) = (prepaid(requestsP), prepaid(requestsQ))
+                #expect(await flowsA.process(mp, terminal: p)?[39] == "00")
+                #expect(await flowsB.process(mq, terminal: q)?[39] == "00")
+                earlierP.append(mp); earlierQ.append(mq)
+            }
+            let deadlocksBefore = try await IntegrationEnvironment.int(database, "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+            let crossed = await withTaskGroup(of: String?.self) { group in
+                for i in 0..<60 {
+                    let (newP, newQ) = (prepaid(requestsP), prepaid(requestsQ))
+                    let (reverseQ, reverseP) = (requestsQ.reversal(of: earlierQ[i]), requestsP.reversal(of: earlierP[i]))
+                    group.addTask { await flowsA.process(newP, terminal: p)?[39] }
+                    group.addTask { await flowsA.process(reverseQ, terminal: q)?[39] }
+                    group.addTask { await flowsB.process(newQ, terminal: q)?[39] }
+                    group.addTask { await flowsB.process(reverseP, terminal: p)?[39] }
+                }
+                return await group.reduce(into: [String: Int]()) { $0[$1 ?? "none", default: 0] += 1 }
+            }
+            #expect(crossed == ["00": 240], "answers while crossing: \(crossed)")
+            try await Task.sleep(for: .milliseconds(1_200))  // statistics reach pg_stat_database within a second
+            _ = try await database.client.query("SELECT pg_stat_clear_snapshot()")
+            let deadlocks = try await IntegrationEnvironment.int(database, "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+            #expect(deadlocks == deadlocksBefore, "\(deadlocks - deadlocksBefore) deadlocks")
+
+            let verified = try await LedgerVerifier(database: database).verify()
+            #expect(verified.violations.isEmpty, "\(verified.violations.map { "\($0.check): \($0.rows)" })")
+        }
+    }
 }

@@ -74,4 +74,34 @@ struct BatchDeciderTests {
         #expect(plan.rows[row].decision == .approved(transactionID: 0, outstanding: []))
         #expect(plan.journals.isEmpty)
     }
+
+    /// A reversal ahead of its own payment in one batch: the reversal finds nothing (25), so the
+    /// payment behind it must not be taken (12); a review saw it approved and posted while its
+    /// terminal had been told 25. In the other order the reversal waits for the next batch.
+    @Test func aReversalAheadOfItsPaymentInOneBatchGets25AndThePayment12() {
+        var payment = PostingRequest(kind: .payment, terminalID: "TRM00001", stan: "000123", transmittedAt: "1130083015",
+                                     digest: [2], merchantID: "NTT000000000001", rrn: "251130000123", businessDate: Self.today,
+                                     respond: { _ in ISOMessage(mti: "0210", fields: [:]) })
+        payment.amount = 250_000
+        payment.fee = 2_500
+        payment.prepaid = true
+        payment.payableCode = "PAY:PLNPRE"
+        var s = BatchSnapshot()
+        s.businessDay = (Self.today.description, true)
+        s.terminals["TRM00001"] = .init(active: true, merchantID: "NTT000000000001", dailyLimit: 10_000_000)
+        s.accountIDs = ["DEP:NTT000000000001": 10, "PAY:PLNPRE": 20, "BANK:FEE": 1, "COM:NTT000000000001": 30]
+        s.depositBalances[10] = 1_000_000
+
+        let reversalFirst = BatchDecider.decide([Self.reversal(), payment], snapshot: s)
+        let decisions = reversalFirst.outcomes.map { outcome -> PostingDecision? in
+            if case .recorded(let row) = outcome { return reversalFirst.rows[row].decision } else { return nil }
+        }
+        #expect(decisions == [.declined(.originalNotFound), .declined(.invalidTransaction)])
+        #expect(reversalFirst.journals.isEmpty)
+
+        let paymentFirst = BatchDecider.decide([payment, Self.reversal()], snapshot: s)
+        guard case .recorded(let row) = paymentFirst.outcomes.first else { Issue.record("\(paymentFirst.outcomes)"); return }
+        #expect(paymentFirst.rows[row].decision == .approved(transactionID: 0, outstanding: []))
+        guard case .nextBatch = paymentFirst.outcomes.last else { Issue.record("\(paymentFirst.outcomes)"); return }
+    }
 }
