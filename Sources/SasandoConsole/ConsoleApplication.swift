@@ -8,6 +8,7 @@ import SasandoCore
 import SasandoLedger
 import SasandoSettlement
 import SasandoSwitch
+import SasandoTransport
 
 /// What the console's pages need from the rest of the switch.
 public struct ConsoleDependencies: Sendable {
@@ -64,6 +65,7 @@ public enum ConsoleTLS {
             certificateChain: try NIOSSLCertificate.fromPEMFile(certificatePath).map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem)))
         tls.minimumTLSVersion = .tlsv12
+        tls.cipherSuites = TLSSetup.tls12CipherSuites
         return tls
     }
 }

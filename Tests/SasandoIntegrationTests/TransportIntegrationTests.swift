@@ -115,6 +115,29 @@ struct TransportIntegrationTests {
         }
     }
 
+    /// A valid terminal certificate over TLS 1.2 offering only CBC with SHA-1: refused (AEAD only).
+    @Test func aTLS12ClientOfferingOnlyCBCSuitesIsRefused() async throws {
+        try await withHarness { harness in
+            let folder = harness.folders[0]
+            var config = TLSConfiguration.makeClientConfiguration()
+            config.minimumTLSVersion = .tlsv12
+            config.maximumTLSVersion = .tlsv12
+            config.cipherSuites = "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA"
+            config.certificateChain = try NIOSSLCertificate.fromPEMBytes(Array(folder.certificatePEM.utf8)).map { .certificate($0) }
+            config.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(folder.privateKeyPEM.utf8), format: .pem))
+            config.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(folder.caCertificatePEM.utf8)))
+            config.certificateVerification = .noHostnameVerification
+            try await expectRefused(harness, sslContext: try NIOSSLContext(configuration: config), "TLS 1.2 with CBC suites only")
+            // Control: the same credentials with TLS 1.2 and an AEAD suite are accepted.
+            config.cipherSuites = "ECDHE-ECDSA-AES128-GCM-SHA256"
+            let client = try await TerminalClient.connect(host: "127.0.0.1", port: harness.port, sslContext: try NIOSSLContext(configuration: config),
+                                                          group: MultiThreadedEventLoopGroup.singleton, responseTimeoutSeconds: 10)
+            let requests = TerminalRequests(terminalID: folder.info.terminalID, merchantID: folder.info.merchantID)
+            #expect(try await client.send(requests.echo())[39] == "00")
+            await client.close()
+        }
+    }
+
     @Test func expiredCertificateFromTheRightCAIsRefused() async throws {
         try await withHarness { harness in
             let folder = harness.folders[0]
