@@ -397,6 +397,9 @@ CREATE TABLE IF NOT EXISTS staff_sessions (
     remote_address text
 );
 CREATE INDEX IF NOT EXISTS staff_sessions_expiry ON staff_sessions(expires_at);
+-- The session's last request: one idle longer than the console's bound has ended (an unattended
+-- supervisor's browser), whatever its absolute expiry.
+ALTER TABLE staff_sessions ADD COLUMN IF NOT EXISTS last_seen_at timestamptz NOT NULL DEFAULT now();
 
 CREATE TABLE IF NOT EXISTS staff_login_failures (
     id             bigserial PRIMARY KEY,

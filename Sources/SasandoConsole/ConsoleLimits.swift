@@ -5,6 +5,9 @@ import SasandoCore
 public struct ConsoleLimits: Sendable {
     /// A session ends this long after login, whatever happens (absolute expiry; no sliding renewal).
     public var sessionSecondsMax = 8 * 3600
+    /// A session with no request for this long has ended (an unattended browser; bank policy is
+    /// commonly 15 minutes), whatever `sessionSecondsMax` says.
+    public var sessionIdleSecondsMax = 15 * 60
     /// Failed logins for one username within `loginFailureWindowSeconds` that trigger a lockout.
     public var loginFailuresPerUserMax = 5
     /// Failed logins from one client address within the window that trigger a lockout (password spraying).

@@ -136,7 +136,8 @@ public struct StaffStore: Sendable {
     public func users() async throws -> [UserSummary] {
         let rows = try await queries.query("""
             SELECT u.username, u.role, u.disabled_at IS NOT NULL,
-                   (SELECT count(*) FROM staff_sessions s WHERE s.username = u.username AND s.expires_at > now())::int8
+                   (SELECT count(*) FROM staff_sessions s WHERE s.username = u.username AND s.expires_at > now()
+                       AND s.last_seen_at > now() - make_interval(secs => \(Double(limits.sessionIdleSecondsMax))))::int8
             FROM staff_users u ORDER BY u.username
             """)
         var users: [UserSummary] = []
@@ -169,7 +170,10 @@ public struct StaffStore: Sendable {
         let token = Self.randomToken()
         let csrf = Self.randomToken()
         let digest = Self.digest(token)
-        try await queries.query("DELETE FROM staff_sessions WHERE expires_at < now()")
+        try await queries.query("""
+            DELETE FROM staff_sessions
+            WHERE expires_at < now() OR last_seen_at < now() - make_interval(secs => \(Double(limits.sessionIdleSecondsMax)))
+            """)
         try await queries.query("""
             INSERT INTO staff_sessions (token_sha256, username, csrf_token, expires_at, remote_address)
             VALUES (\(digest), \(username), \(csrf), now() + make_interval(secs => \(Double(limits.sessionSecondsMax))), \(remoteAddress))
@@ -177,12 +181,15 @@ public struct StaffStore: Sendable {
         return (token, StaffSession(username: username, role: role, csrfToken: csrf))
     }
 
-    /// The unexpired session for a cookie value, or nil.
+    /// The live session for a cookie value, or nil: not past its absolute expiry, not idle longer
+    /// than `sessionIdleSecondsMax`, its user enabled. Each use moves its idle clock on.
     public func session(token: String) async throws -> StaffSession? {
         guard Self.looksLikeToken(token) else { return nil }
         let rows = try await queries.query("""
-            SELECT s.username, u.role, s.csrf_token FROM staff_sessions s JOIN staff_users u ON u.username = s.username
-            WHERE s.token_sha256 = \(Self.digest(token)) AND s.expires_at > now() AND u.disabled_at IS NULL
+            UPDATE staff_sessions s SET last_seen_at = now() FROM staff_users u
+            WHERE u.username = s.username AND s.token_sha256 = \(Self.digest(token)) AND s.expires_at > now()
+              AND s.last_seen_at > now() - make_interval(secs => \(Double(limits.sessionIdleSecondsMax))) AND u.disabled_at IS NULL
+            RETURNING s.username, u.role, s.csrf_token
             """)
         for try await (username, role, csrf) in rows.decode((String, String, String).self) {
             guard let role = StaffRole(rawValue: role) else { return nil }

@@ -642,4 +642,25 @@ struct ConsoleRouterTests {
             #expect(audit.contains("period 2001-01-01 to 2001-01-03"))
         }
     }
+
+    @Test("a session idle longer than sessionIdleSecondsMax has ended; each request moves its idle clock on")
+    func idleSessionEnds() async throws {
+        try await ConsoleFixture.run { client, fixture in
+            let session = try await client.login(fixture.supervisorName)
+            // The fixture's supervisor is this test's own: its one session is this one.
+            func idleFor(minutes: Int) async throws {
+                try await fixture.database.client.query(
+                    "UPDATE staff_sessions SET last_seen_at = now() - \(minutes) * interval '1 minute' WHERE username = \(fixture.supervisorName)")
+            }
+            try await idleFor(minutes: 14)
+            #expect(try await client.get("/dashboard", cookie: session.cookie).status == .ok)
+            // That request moved the clock on: 14 minutes more are still within the bound.
+            try await idleFor(minutes: 0)
+            #expect(try await client.get("/dashboard", cookie: session.cookie).status == .ok)
+            try await idleFor(minutes: 16)
+            let ended = try await client.get("/dashboard", cookie: session.cookie)
+            #expect(ended.status == .seeOther && ended.headers[.location] == "/login")
+            #expect(try await client.post("/cutover", session: session, form: "csrf=\(session.csrf)").status == .unauthorized)
+        }
+    }
 }
