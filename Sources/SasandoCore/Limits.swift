@@ -22,6 +22,16 @@ public enum Limits {
     public static let connectionsMax = 4096
     /// Time allowed for the TLS handshake before the connection is dropped (slowloris guard).
     public static let tlsHandshakeSecondsMax = 10
+    /// Connections accepted but not yet through their TLS handshake, from all addresses: past it a
+    /// new connection is closed at accept. Sockets that never handshake can then hold only this
+    /// many of `connectionsMax` slots, never lock terminals out (a review filled every slot with
+    /// plain TCP sockets and a real terminal was refused).
+    public static let tlsHandshakesInProgressMax = 256
+    /// The same, per remote address (one host opening sockets it never uses holds at most half the
+    /// budget). Above the load generator's 64 handshakes at once from one host. Behind a TCP load
+    /// balancer without the PROXY protocol every terminal shares its address: there a reconnect
+    /// storm after a restart queues on this, so raise it to `tlsHandshakesInProgressMax`.
+    public static let tlsHandshakesInProgressPerAddressMax = 128
     /// On shutdown, how long in-flight requests get to be answered before connections are closed.
     public static let shutdownDrainSecondsMax = 10
     /// Outbound bytes buffered per connection before the switch stops reading from it (slow reader guard).

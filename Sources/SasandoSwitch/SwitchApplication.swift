@@ -82,7 +82,9 @@ public struct SwitchApplication: Sendable {
         let factory = SessionFactory(directory: directory, flows: flows, registry: registry, logger: logger)
         let server = TerminalServer(
             configuration: TerminalServerConfiguration(host: configuration.host, port: configuration.port,
-                                                       connectionsMax: configuration.connectionsMax),
+                                                       connectionsMax: configuration.connectionsMax,
+                                                       handshakesInProgressMax: configuration.tlsHandshakesInProgressMax,
+                                                       handshakesInProgressPerAddressMax: configuration.tlsHandshakesInProgressPerAddressMax),
             sslContext: sslContext, factory: factory, group: group, logger: logger)
         self.listener = TerminalListenerService(server: server)
         // Shutdown runs in reverse order: the listener drains first, the database closes last.

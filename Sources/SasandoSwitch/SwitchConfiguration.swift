@@ -44,6 +44,9 @@ public struct SwitchConfiguration: Codable, Sendable, Equatable {
     /// One transaction per request (for comparison benchmarks); never for production.
     public var batchingDisabled: Bool = false
     public var connectionsMax: Int = Limits.connectionsMax
+    /// Connections not yet through their TLS handshake, in all and per remote address (see `Limits`).
+    public var tlsHandshakesInProgressMax: Int = Limits.tlsHandshakesInProgressMax
+    public var tlsHandshakesInProgressPerAddressMax: Int = Limits.tlsHandshakesInProgressPerAddressMax
     public var databaseConnectionsMax: Int = Limits.databaseConnectionsMax
 
     public init() {}
@@ -95,7 +98,8 @@ public struct SwitchConfiguration: Codable, Sendable, Equatable {
                     "postingLanes x postingBatchesInFlightPerLane must leave a database connection for the rest")
         try require((100...Limits.databaseWaitMillisecondsMax).contains(databaseWaitMilliseconds),
                     "databaseWaitMilliseconds must be 100...\(Limits.databaseWaitMillisecondsMax)")
-        try require(connectionsMax > 0 && databaseConnectionsMax > 0, "connection limits must be positive")
+        try require(connectionsMax > 0 && databaseConnectionsMax > 0 && tlsHandshakesInProgressMax > 0 && tlsHandshakesInProgressPerAddressMax > 0,
+                    "connection limits must be positive")
     }
 }
 
@@ -120,6 +124,9 @@ extension SwitchConfiguration {
         databaseWaitMilliseconds = try c.decodeIfPresent(Int.self, forKey: .databaseWaitMilliseconds) ?? databaseWaitMilliseconds
         batchingDisabled = try c.decodeIfPresent(Bool.self, forKey: .batchingDisabled) ?? batchingDisabled
         connectionsMax = try c.decodeIfPresent(Int.self, forKey: .connectionsMax) ?? connectionsMax
+        tlsHandshakesInProgressMax = try c.decodeIfPresent(Int.self, forKey: .tlsHandshakesInProgressMax) ?? tlsHandshakesInProgressMax
+        tlsHandshakesInProgressPerAddressMax = try c.decodeIfPresent(Int.self, forKey: .tlsHandshakesInProgressPerAddressMax)
+            ?? tlsHandshakesInProgressPerAddressMax
         databaseConnectionsMax = try c.decodeIfPresent(Int.self, forKey: .databaseConnectionsMax) ?? databaseConnectionsMax
     }
 }

@@ -60,10 +60,14 @@ public final class TerminalIdentityHandler: ChannelInboundHandler, RemovableChan
     private let handshakeTimeout: TimeAmount
     private var timeoutTask: Scheduled<Void>?
     private let logger: Logger
+    /// Told once the handshake has completed (the server's handshake budget; see `TerminalServer`).
+    private let handshakeEnded: @Sendable () -> Void
 
-    public init(handshakeTimeout: TimeAmount = .seconds(Int64(Limits.tlsHandshakeSecondsMax)), logger: Logger) {
+    public init(handshakeTimeout: TimeAmount = .seconds(Int64(Limits.tlsHandshakeSecondsMax)), logger: Logger,
+                handshakeEnded: @escaping @Sendable () -> Void = {}) {
         self.handshakeTimeout = handshakeTimeout
         self.logger = logger
+        self.handshakeEnded = handshakeEnded
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
@@ -85,6 +89,7 @@ public final class TerminalIdentityHandler: ChannelInboundHandler, RemovableChan
             return
         }
         timeoutTask?.cancel()
+        handshakeEnded()
         do {
             let tls = try context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
             guard let certificate = tls.peerCertificate,

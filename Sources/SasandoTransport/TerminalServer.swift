@@ -11,16 +11,22 @@ public struct TerminalServerConfiguration: Sendable {
     public var host: String
     public var port: Int
     public var connectionsMax: Int
+    public var handshakesInProgressMax: Int
+    public var handshakesInProgressPerAddressMax: Int
     public var idleTimeout: TimeAmount
     public var requestsInFlightPerConnectionMax: Int
 
     public init(host: String = "0.0.0.0", port: Int = 8583,
                 connectionsMax: Int = Limits.connectionsMax,
+                handshakesInProgressMax: Int = Limits.tlsHandshakesInProgressMax,
+                handshakesInProgressPerAddressMax: Int = Limits.tlsHandshakesInProgressPerAddressMax,
                 idleTimeout: TimeAmount = .seconds(Int64(Limits.connectionIdleSecondsMax)),
                 requestsInFlightPerConnectionMax: Int = Limits.requestsInFlightPerConnectionMax) {
         self.host = host
         self.port = port
         self.connectionsMax = connectionsMax
+        self.handshakesInProgressMax = handshakesInProgressMax
+        self.handshakesInProgressPerAddressMax = handshakesInProgressPerAddressMax
         self.idleTimeout = idleTimeout
         self.requestsInFlightPerConnectionMax = requestsInFlightPerConnectionMax
     }
@@ -49,6 +55,9 @@ public final class TerminalServer: Sendable {
         var channel: Channel?
         var openConnections = 0
         var nextConnectionID: UInt64 = 1
+        /// Connections not yet through their TLS handshake: in all, and by remote address.
+        var handshaking = 0
+        var handshakingByAddress: [String: Int] = [:]
     }
 
     public init(configuration: TerminalServerConfiguration, sslContext: NIOSSLContext,
@@ -62,6 +71,8 @@ public final class TerminalServer: Sendable {
     }
 
     public var openConnections: Int { state.withLockedValue { $0.openConnections } }
+    /// Connections not yet through their TLS handshake.
+    public var handshakesInProgress: Int { state.withLockedValue { $0.handshaking } }
 
     /// Binds and starts accepting; returns the bound address (port 0 picks a free port).
     @discardableResult
@@ -84,26 +95,57 @@ public final class TerminalServer: Sendable {
             .childChannelOption(.maxMessagesPerRead, value: TransportLimits.readsPerCycleMax)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: TransportLimits.outboundBufferBytesLowWater, high: Limits.outboundBufferBytesMax))
             .childChannelInitializer { [state] channel in
-                let admitted: UInt64? = state.withLockedValue { state in
-                    guard state.openConnections < configuration.connectionsMax else { return nil }
+                let address = channel.remoteAddress?.ipAddress ?? "?"
+                enum Admission { case admitted(UInt64), connectionCap, handshakeCap, addressHandshakeCap }
+                let admission: Admission = state.withLockedValue { state in
+                    guard state.openConnections < configuration.connectionsMax else { return .connectionCap }
+                    guard state.handshaking < configuration.handshakesInProgressMax else { return .handshakeCap }
+                    guard state.handshakingByAddress[address, default: 0] < configuration.handshakesInProgressPerAddressMax else {
+                        return .addressHandshakeCap
+                    }
                     state.openConnections += 1
+                    state.handshaking += 1
+                    state.handshakingByAddress[address, default: 0] += 1
                     defer { state.nextConnectionID += 1 }
-                    return state.nextConnectionID
+                    return .admitted(state.nextConnectionID)
                 }
                 let openGauge = Gauge(label: MetricNames.connectionsOpen)
-                guard let connectionID = admitted else {
+                let connectionID: UInt64
+                switch admission {
+                case .admitted(let id): connectionID = id
+                case .connectionCap:
                     logger.warning("connection cap reached; refusing", metadata: ["connectionsMax": "\(configuration.connectionsMax)"])
                     return channel.close()
+                case .handshakeCap:
+                    logger.warning("too many TLS handshakes in progress; refusing",
+                                   metadata: ["handshakesInProgressMax": "\(configuration.handshakesInProgressMax)"])
+                    return channel.close()
+                case .addressHandshakeCap:
+                    logger.warning("too many TLS handshakes in progress from one address; refusing",
+                                   metadata: ["peer": "\(address)", "handshakesInProgressPerAddressMax": "\(configuration.handshakesInProgressPerAddressMax)"])
+                    return channel.close()
+                }
+                // Its handshake slot is given back once: when the handshake completes, or when the
+                // connection closes before that.
+                let handshakeOver = NIOLockedValueBox(false)
+                let endHandshake: @Sendable () -> Void = {
+                    guard handshakeOver.withLockedValue({ over in defer { over = true }; return !over }) else { return }
+                    state.withLockedValue { state in
+                        state.handshaking -= 1
+                        state.handshakingByAddress[address, default: 1] -= 1
+                        if state.handshakingByAddress[address] == 0 { state.handshakingByAddress[address] = nil }
+                    }
                 }
                 openGauge.record(state.withLockedValue { $0.openConnections })
                 channel.closeFuture.whenComplete { _ in
+                    endHandshake()
                     openGauge.record(state.withLockedValue { state in state.openConnections -= 1; return state.openConnections })
                 }
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout))
                     try sync.addHandler(NIOSSLServerHandler(context: sslContext))
-                    try sync.addHandler(TerminalIdentityHandler(logger: logger))
+                    try sync.addHandler(TerminalIdentityHandler(logger: logger, handshakeEnded: endHandshake))
                     try sync.addHandler(ByteToMessageHandler(ISOFrameDecoder()))
                     try sync.addHandler(MessageToByteHandler(ISOFrameEncoder()))
                     try sync.addHandler(TerminalConnectionHandler(

@@ -159,6 +159,37 @@ struct TransportIntegrationTests {
         }
     }
 
+    /// Sockets that never start TLS hold at most the handshake budget (per address here), not
+    /// every connection slot: past it they are closed at accept, a terminal already signed on goes
+    /// on, and once they are gone a terminal connects again. A review filled all 20 slots of an
+    /// instance with plain sockets and a real terminal was refused.
+    @Test func socketsThatNeverHandshakeCannotLockTerminalsOut() async throws {
+        let harness = try await SwitchHarness.start(terminals: 2, configure: { $0.tlsHandshakesInProgressPerAddressMax = 4 })
+        do {
+            let (client, requests, _) = try await harness.signedOn(0)
+            var idle: [Channel] = []
+            for _ in 0..<4 {
+                idle.append(try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: harness.port).get())
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            let allOpen = idle.allSatisfy { $0.isActive }
+            #expect(allOpen, "within the budget, a socket waits for its handshake (up to 10 s)")
+            let extra = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: harness.port).get()
+            let extraClosed = await waitClosed(extra, seconds: 2)
+            #expect(extraClosed, "past the budget: closed at accept")
+            #expect(try await client.send(requests.echo())[39] == "00")
+            for channel in idle { try? await channel.close() }
+            try await Task.sleep(for: .milliseconds(300))
+            let (again, _, _) = try await harness.signedOn(1)
+            await again.close()
+            await client.close()
+        } catch {
+            await harness.stop()
+            throw error
+        }
+        await harness.stop()
+    }
+
     @Test func plainTCPClientGetsNoISOResponseAndSwitchStaysUp() async throws {
         try await withHarness { harness in
             let folder = harness.folders[0]
