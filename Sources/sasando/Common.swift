@@ -52,8 +52,16 @@ func plainName(_ text: String) -> String {
 
 /// Options every database command shares.
 struct DatabaseOptions: ParsableArguments {
-    @Option(name: .customLong("database-url"), help: "PostgreSQL URL (default: $SASANDO_DATABASE_URL).")
+    @Option(name: .customLong("database-url"), help: "PostgreSQL URL (default: $SASANDO_DATABASE_URL). A password in it is visible to every local user (ps); prefer the environment.")
     var databaseURL: String?
+
+    func validate() throws {
+        // Arguments are world-readable (/proc/PID/cmdline): a password there is disclosed.
+        if let databaseURL, URLComponents(string: databaseURL)?.password != nil {
+            throw ValidationError("--database-url holds a password, which every local user can read in the process list; "
+                                  + "set SASANDO_DATABASE_URL instead (scripts/pg url prints it)")
+        }
+    }
 
     func resolvedURL() throws -> String {
         if let databaseURL { return databaseURL }
