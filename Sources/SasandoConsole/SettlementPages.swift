@@ -153,7 +153,7 @@ extension ConsolePages {
         let t = summary.totals
         let unsettled = summary.unsettledDates
         let notes = (summary.requestedTo != summary.to ? "<p class=\"muted\">Dates after \(summary.to), the current business date, have not happened yet.</p>" : "")
-            + (unsettled.isEmpty ? "<p>Every date in the range is settled.</p>"
+            + (unsettled.isEmpty ? "<p>Every date with payments in the range is settled.</p>"
                : "<p>Not settled yet (their figures may still change): \(unsettled.map(\.description).joined(separator: ", ")).</p>")
         let body = """
             <div class="card noprint"><form class="inline" method="get" action="/settlement/period">

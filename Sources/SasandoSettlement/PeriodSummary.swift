@@ -38,7 +38,11 @@ public struct PeriodSummary: Sendable, Equatable, Codable {
     /// Longest range one summary covers: a month, the settlement cycle the bank reports on.
     public static let daysMax = 31
 
-    public var unsettledDates: [CalendarDate] { dates.filter { $0.state != .settled }.map(\.businessDate) }
+    /// Dates with payments (or reversals of them) that are not settled yet: what finance still
+    /// waits for. A date without any needs no settlement (nor can it have one).
+    public var unsettledDates: [CalendarDate] {
+        dates.filter { $0.state != .settled && ($0.totals.payments > 0 || $0.totals.reversals > 0) }.map(\.businessDate)
+    }
 
     public func renderText() -> String {
         func lpad(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
@@ -64,7 +68,7 @@ public struct PeriodSummary: Sendable, Equatable, Codable {
                 + lpad(money(b.netPayable), 22) + "\n"
         }
         let unsettled = unsettledDates
-        out += unsettled.isEmpty ? "\nEvery date in the range is settled.\n"
+        out += unsettled.isEmpty ? "\nEvery date with payments in the range is settled.\n"
             : "\nNot settled yet (their figures may still change): \(unsettled.map(\.description).joined(separator: ", "))\n"
         return out
     }
