@@ -13,7 +13,7 @@ provision_load_terminals() {
             --pki "$ROOT/.data/pki" --port "$LOAD_PORT" --terminal-prefix L --merchant-prefix NTTLD --opening-deposit 100000000000
     fi
     # Load tests pay a lot: keep every load payment point funded and its daily limit out of the way.
-    psql -q "$SASANDO_DATABASE_URL" -c "UPDATE payment_points SET daily_limit_sen = 9000000000000000 WHERE merchant_id LIKE 'NTTLD%'" >/dev/null
+    psql_url "$SASANDO_DATABASE_URL" -q -c "UPDATE payment_points SET daily_limit_sen = 9000000000000000 WHERE merchant_id LIKE 'NTTLD%'" >/dev/null
 }
 
 # start_switch [extra serve args]: a switch on $LOAD_PORT in the background, waits until it listens.

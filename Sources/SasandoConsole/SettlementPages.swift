@@ -124,7 +124,8 @@ extension ConsolePages {
         case .failure(let refusal): return .failure(refusal)
         case .success(let (from, to)):
             do {
-                return .success(try await dependencies.settlement.periodSummary(from: from, to: to))
+                return .success(try await dependencies.settlement.periodSummary(
+                    from: from, to: to, statementTimeoutMilliseconds: limits.databaseQueryMillisecondsMax))
             } catch let refused as SettlementError {
                 return .failure(PeriodRefusal(response: Pages.error(.badRequest, "No summary: \(refused.description).", staff: context.staff)))
             }

@@ -14,8 +14,8 @@ public struct DatabaseURLError: Error, CustomStringConvertible {
 /// The URL's `sslmode` (and `sslrootcert`), read as libpq reads them, so what a DBA writes means
 /// what it says: `disable` (no TLS; also when absent: the project's own loopback cluster),
 /// `prefer` (TLS if the server offers it, not verified), `require` (TLS, not verified),
-/// `verify-ca` (TLS, the server's certificate chain checked against `sslrootcert`, or the system's
-/// roots without it), `verify-full` (the same, and the host name checked). Any other value is
+/// `verify-ca` (TLS, the server's certificate chain checked against `sslrootcert`, required),
+/// `verify-full` (the chain, against `sslrootcert` or the system's roots, and the host name). Any other value is
 /// refused: before, everything but `require`, `verify-full` included, silently meant no TLS at all.
 public struct DatabaseTLS: Sendable, Equatable {
     public enum Mode: String, Sendable, Equatable, CaseIterable {
@@ -36,6 +36,11 @@ public struct DatabaseTLS: Sendable, Equatable {
         rootCertificatePath = items.last(where: { $0.name == "sslrootcert" })?.value
         if rootCertificatePath != nil, mode != .verifyCA, mode != .verifyFull {
             throw DatabaseURLError(description: "sslrootcert is used only with sslmode=verify-ca or verify-full, not \(text)")
+        }
+        // Without a host name check, the chain is all that is checked: against the public roots any
+        // publicly trusted certificate would pass (libpq needs a root file here too).
+        if mode == .verifyCA, rootCertificatePath == nil {
+            throw DatabaseURLError(description: "sslmode=verify-ca needs sslrootcert=PATH (the CA that issued the database's certificate)")
         }
     }
 
@@ -248,11 +253,16 @@ public final class SasandoDatabase: Service, Sendable {
 
     /// Runs `body` on one connection in a read-only REPEATABLE READ transaction: every statement
     /// reads one snapshot, so a report's parts tie to the sen even while payments post. Rolled back
-    /// when `body` throws.
-    public func withReadOnlySnapshot<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    /// when `body` throws. With `statementTimeoutMilliseconds` each statement that runs longer is
+    /// cancelled by the server (a `PSQLError`; the console answers its 503 page).
+    public func withReadOnlySnapshot<T>(statementTimeoutMilliseconds: Int? = nil,
+                                        _ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
             try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
             do {
+                if let statementTimeoutMilliseconds {
+                    try await connection.query("SELECT set_config('statement_timeout', \(String(statementTimeoutMilliseconds)), true)", logger: logger)
+                }
                 let result = try await body(connection)
                 try await connection.query("COMMIT", logger: logger)
                 return result

@@ -73,13 +73,15 @@ public struct LedgerVerifier: Sendable {
             JOIN transactions o ON o.id = t.original_id
             WHERE t.kind = 'reversal' AND j.reverses_journal_id IS DISTINCT FROM o.journal_id
             """),
-        // A terminal told 25 gives the customer the cash back: the payment must never be taken.
-        Check(name: "no payment was posted after its reversal was answered 25 (original not found)", sql: """
+        // A terminal told 25 gives the customer the cash back: the payment must never be taken (one
+        // a later reversal gave back is whole again, and not reported).
+        Check(name: "no payment stands posted after its reversal was answered 25 (original not found)", sql: """
             SELECT 'payment transaction ' || p.id || ' (terminal ' || p.terminal_id || ', STAN ' || p.stan || ') posted; its reversal, transaction '
                    || r.id || ', was answered 25'
             FROM transactions r JOIN transactions p
               ON p.terminal_id = r.terminal_id AND p.stan = r.original_stan AND p.transmitted_at = r.original_transmitted_at
             WHERE r.kind = 'reversal' AND r.response_code = '25' AND p.kind = 'payment' AND p.journal_id IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM transactions x WHERE x.original_id = p.id AND x.kind = 'reversal' AND x.journal_id IS NOT NULL)
             """),
         Check(name: "paid bills belong to approved, unreversed payments", sql: """
             SELECT b.product || ' ' || b.period || ' (transaction ' || b.transaction_id || ')' FROM paid_bills b

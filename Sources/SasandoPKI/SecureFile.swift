@@ -44,6 +44,11 @@ public enum SecureFile {
         guard close(fd) == 0 else { throw failure("close failed") }
         guard rename(temporaryPath, path) == 0 else { throw failure("cannot rename into place") }
         succeeded = true
+        // The rename is durable once the folder is: a CA key lost to a power cut after its
+        // certificates went out would orphan every terminal.
+        let folder = open((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent,
+                          O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if folder >= 0 { _ = fsync(folder); close(folder) }
     }
 
     /// Creates `path` (and missing parents) as a directory only its owner can enter (0700); an

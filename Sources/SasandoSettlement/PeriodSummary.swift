@@ -91,12 +91,14 @@ public struct PeriodSummary: Sendable, Equatable, Codable {
 extension SettlementService {
     /// The summary of business dates `from` to `to` (both included, at most `PeriodSummary.daysMax`
     /// days), cut at the current business date. One read-only snapshot, so dates and billers tie.
-    public func periodSummary(from: CalendarDate, to requestedTo: CalendarDate) async throws -> PeriodSummary {
+    /// `statementTimeoutMilliseconds`: the console's bound on each of its statements.
+    public func periodSummary(from: CalendarDate, to requestedTo: CalendarDate,
+                              statementTimeoutMilliseconds: Int? = nil) async throws -> PeriodSummary {
         guard from <= requestedTo else { throw SettlementError("--from \(from) is after --to \(requestedTo)") }
         guard requestedTo < from.adding(days: PeriodSummary.daysMax) else {
             throw SettlementError("a summary covers at most \(PeriodSummary.daysMax) days; ask for several")
         }
-        return try await database.withReadOnlySnapshot { connection in
+        return try await database.withReadOnlySnapshot(statementTimeoutMilliseconds: statementTimeoutMilliseconds) { connection in
             try await periodSummary(from: from, requestedTo: requestedTo, connection: connection)
         }
     }

@@ -55,9 +55,8 @@ public final class TerminalServer: Sendable {
         var channel: Channel?
         var openConnections = 0
         var nextConnectionID: UInt64 = 1
-        /// Connections not yet through their TLS handshake: in all, and by remote address.
-        var handshaking = 0
-        var handshakingByAddress: [String: Int] = [:]
+        /// Connections not yet through their TLS handshake, by connection ID (so the oldest first).
+        var handshaking: [UInt64: (channel: any Channel, address: String)] = [:]
     }
 
     public init(configuration: TerminalServerConfiguration, sslContext: NIOSSLContext,
@@ -72,7 +71,7 @@ public final class TerminalServer: Sendable {
 
     public var openConnections: Int { state.withLockedValue { $0.openConnections } }
     /// Connections not yet through their TLS handshake.
-    public var handshakesInProgress: Int { state.withLockedValue { $0.handshaking } }
+    public var handshakesInProgress: Int { state.withLockedValue { $0.handshaking.count } }
 
     /// Binds and starts accepting; returns the bound address (port 0 picks a free port).
     @discardableResult
@@ -96,45 +95,43 @@ public final class TerminalServer: Sendable {
             .childChannelOption(.writeBufferWaterMark, value: .init(low: TransportLimits.outboundBufferBytesLowWater, high: Limits.outboundBufferBytesMax))
             .childChannelInitializer { [state] channel in
                 let address = channel.remoteAddress?.ipAddress ?? "?"
-                enum Admission { case admitted(UInt64), connectionCap, handshakeCap, addressHandshakeCap }
-                let admission: Admission = state.withLockedValue { state in
-                    guard state.openConnections < configuration.connectionsMax else { return .connectionCap }
-                    guard state.handshaking < configuration.handshakesInProgressMax else { return .handshakeCap }
-                    guard state.handshakingByAddress[address, default: 0] < configuration.handshakesInProgressPerAddressMax else {
-                        return .addressHandshakeCap
+                // Past a handshake budget (in all, or from this address) the OLDEST connection still
+                // handshaking is closed to make room, not the new one: a terminal finishes its
+                // handshake in milliseconds, a socket that never starts TLS holds its slot for
+                // `tlsHandshakeSecondsMax`. Refusing the newest let two hosts with 128 idle sockets
+                // each shut out every reconnecting terminal; evicting the oldest means an attacker
+                // must open a whole budget of sockets within one terminal's handshake.
+                let (admitted, evicted): (UInt64?, (any Channel)?) = state.withLockedValue { state in
+                    guard state.openConnections < configuration.connectionsMax else { return (nil, nil) }
+                    var evicted: (any Channel)?
+                    let fromAddress = state.handshaking.filter { $0.value.address == address }
+                    if fromAddress.count >= configuration.handshakesInProgressPerAddressMax, let oldest = fromAddress.keys.min() {
+                        evicted = state.handshaking.removeValue(forKey: oldest)?.channel
+                    } else if state.handshaking.count >= configuration.handshakesInProgressMax, let oldest = state.handshaking.keys.min() {
+                        evicted = state.handshaking.removeValue(forKey: oldest)?.channel
                     }
+                    let id = state.nextConnectionID
+                    state.nextConnectionID += 1
                     state.openConnections += 1
-                    state.handshaking += 1
-                    state.handshakingByAddress[address, default: 0] += 1
-                    defer { state.nextConnectionID += 1 }
-                    return .admitted(state.nextConnectionID)
+                    state.handshaking[id] = (channel, address)
+                    return (id, evicted)
                 }
                 let openGauge = Gauge(label: MetricNames.connectionsOpen)
-                let connectionID: UInt64
-                switch admission {
-                case .admitted(let id): connectionID = id
-                case .connectionCap:
+                guard let connectionID = admitted else {
                     logger.warning("connection cap reached; refusing", metadata: ["connectionsMax": "\(configuration.connectionsMax)"])
                     return channel.close()
-                case .handshakeCap:
-                    logger.warning("too many TLS handshakes in progress; refusing",
-                                   metadata: ["handshakesInProgressMax": "\(configuration.handshakesInProgressMax)"])
-                    return channel.close()
-                case .addressHandshakeCap:
-                    logger.warning("too many TLS handshakes in progress from one address; refusing",
-                                   metadata: ["peer": "\(address)", "handshakesInProgressPerAddressMax": "\(configuration.handshakesInProgressPerAddressMax)"])
-                    return channel.close()
                 }
-                // Its handshake slot is given back once: when the handshake completes, or when the
-                // connection closes before that.
-                let handshakeOver = NIOLockedValueBox(false)
+                if let evicted {
+                    logger.warning("TLS handshake budget full; closing the oldest connection still handshaking",
+                                   metadata: ["peer": "\(evicted.remoteAddress?.ipAddress ?? "?")",
+                                              "handshakesInProgressMax": "\(configuration.handshakesInProgressMax)",
+                                              "handshakesInProgressPerAddressMax": "\(configuration.handshakesInProgressPerAddressMax)"])
+                    evicted.close(promise: nil)
+                }
+                // Its handshake slot is given back once (an evicted one already was): when the
+                // handshake completes, or when the connection closes before that.
                 let endHandshake: @Sendable () -> Void = {
-                    guard handshakeOver.withLockedValue({ over in defer { over = true }; return !over }) else { return }
-                    state.withLockedValue { state in
-                        state.handshaking -= 1
-                        state.handshakingByAddress[address, default: 1] -= 1
-                        if state.handshakingByAddress[address] == 0 { state.handshakingByAddress[address] = nil }
-                    }
+                    state.withLockedValue { _ = $0.handshaking.removeValue(forKey: connectionID) }
                 }
                 openGauge.record(state.withLockedValue { $0.openConnections })
                 channel.closeFuture.whenComplete { _ in

@@ -114,6 +114,9 @@ import Testing
         #expect(listed.status == 0 && listed.output.contains("\(id)  \(folder.info.merchantID)  blocked"), "\(listed.output)")
 
         #expect(try await SasandoCLI.run(binary, ["terminals", "block", "--terminal", "ZZZZZZZZ", "--reason", "x"]).status == 1)
+        // A password on the command line is public (ps): refused before anything connects.
+        let exposed = try await SasandoCLI.run(binary, ["terminals", "list", "--database-url", "postgres://postgres:secret@127.0.0.1:1/sasando"])
+        #expect(exposed.status == 64 && exposed.output.contains("set SASANDO_DATABASE_URL instead"), "\(exposed.output)")
         #expect(try await SasandoCLI.run(binary, ["terminals", "block", "--terminal", "short", "--reason", "x"]).status == 64)
         #expect(try await SasandoCLI.run(binary, ["terminals", "block", "--terminal", id, "--reason", " "]).status == 64)
         #expect(try await SasandoCLI.run(binary, ["payment-points", "limit", "--merchant", folder.info.merchantID,

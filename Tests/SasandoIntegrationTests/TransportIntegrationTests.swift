@@ -159,28 +159,32 @@ struct TransportIntegrationTests {
         }
     }
 
-    /// Sockets that never start TLS hold at most the handshake budget (per address here), not
-    /// every connection slot: past it they are closed at accept, a terminal already signed on goes
-    /// on, and once they are gone a terminal connects again. A review filled all 20 slots of an
-    /// instance with plain sockets and a real terminal was refused.
+    /// Sockets that never start TLS hold at most the handshake budget (per address here), and a
+    /// new connection past it closes the OLDEST still handshaking: idle sockets cannot keep
+    /// terminals out, neither those signed on nor those connecting now. A review filled all 20
+    /// slots of an instance with plain sockets and a real terminal was refused.
     @Test func socketsThatNeverHandshakeCannotLockTerminalsOut() async throws {
         let harness = try await SwitchHarness.start(terminals: 2, configure: { $0.tlsHandshakesInProgressPerAddressMax = 4 })
         do {
             let (client, requests, _) = try await harness.signedOn(0)
-            var idle: [Channel] = []
-            for _ in 0..<4 {
-                idle.append(try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: harness.port).get())
+            func plainSocket() async throws -> Channel {
+                try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: harness.port).get()
             }
+            var idle: [Channel] = []
+            for _ in 0..<4 { idle.append(try await plainSocket()) }
             try await Task.sleep(for: .milliseconds(300))
             let allOpen = idle.allSatisfy { $0.isActive }
             #expect(allOpen, "within the budget, a socket waits for its handshake (up to 10 s)")
-            let extra = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: harness.port).get()
-            let extraClosed = await waitClosed(extra, seconds: 2)
-            #expect(extraClosed, "past the budget: closed at accept")
+            let extra = try await plainSocket()
+            let oldestClosed = await waitClosed(idle[0], seconds: 2)
+            #expect(oldestClosed, "past the budget: the oldest socket still handshaking is closed")
+            #expect(extra.isActive && idle[1].isActive, "the newest is let in")
+            // A terminal connecting now gets in while idle sockets fill the budget, and the one
+            // already signed on goes on.
+            let (again, againRequests, _) = try await harness.signedOn(1)
+            #expect(try await again.send(againRequests.echo())[39] == "00")
             #expect(try await client.send(requests.echo())[39] == "00")
-            for channel in idle { try? await channel.close() }
-            try await Task.sleep(for: .milliseconds(300))
-            let (again, _, _) = try await harness.signedOn(1)
+            for channel in idle + [extra] { try? await channel.close() }
             await again.close()
             await client.close()
         } catch {

@@ -15,7 +15,7 @@ struct DatabaseURLTests {
         #expect(try setting("?sslmode=disable").mode == .disable)
         #expect(try setting("?sslmode=prefer").tlsConfiguration.certificateVerification == .none)
         #expect(try setting("?sslmode=require").tlsConfiguration.certificateVerification == .none)
-        #expect(try setting("?sslmode=verify-ca").tlsConfiguration.certificateVerification == .noHostnameVerification)
+        #expect(try setting("?sslmode=verify-ca&sslrootcert=/etc/sasando/db-ca.pem").tlsConfiguration.certificateVerification == .noHostnameVerification)
         let full = try setting("?sslmode=verify-full&sslrootcert=/etc/sasando/db-ca.pem")
         #expect(full.mode == .verifyFull && full.rootCertificatePath == "/etc/sasando/db-ca.pem")
         #expect(full.tlsConfiguration.certificateVerification == .fullVerification)
@@ -24,7 +24,8 @@ struct DatabaseURLTests {
     }
 
     @Test func anUnknownModeOrAStrayRootCertificateIsRefused() throws {
-        for query in ["?sslmode=verify_full", "?sslmode=bogus", "?sslmode=", "?sslmode=allow", "?sslmode=require&sslrootcert=/x.pem"] {
+        // verify-ca without a root file would take any publicly trusted certificate.
+        for query in ["?sslmode=verify_full", "?sslmode=bogus", "?sslmode=", "?sslmode=allow", "?sslmode=require&sslrootcert=/x.pem", "?sslmode=verify-ca"] {
             #expect(throws: DatabaseURLError.self, "\(query)") { try setting(query) }
         }
         #expect(throws: DatabaseURLError.self) {

@@ -6,6 +6,15 @@ cd "$ROOT"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# psql_url URL [psql arguments...]: psql on URL without putting the URL, and the password in it,
+# on a command line (every local user can read those).
+psql_url() {
+    local url="$1"; shift
+    [[ "$url" =~ ^postgres(ql)?://([^:@/]+)(:([^@]*))?@([^:/]+)(:([0-9]+))?/([^?]*) ]] || { echo "psql_url: unparseable database URL" >&2; return 2; }
+    PGUSER="${BASH_REMATCH[2]}" PGPASSWORD="${BASH_REMATCH[4]}" PGHOST="${BASH_REMATCH[5]}" PGPORT="${BASH_REMATCH[7]:-5432}" \
+        PGDATABASE="${BASH_REMATCH[8]}" psql "$@"
+}
+
 ensure_system_packages() {
     local need=() p
     for p in postgresql libssl-dev libpq-dev openssl python3; do
