@@ -60,55 +60,48 @@ extension ConsolePages {
         """
     }
 
-    /// The status and reason a block/unblock form sent, or the 400 page saying what is wrong.
-    func statusChangeForm(_ context: StaffRequestContext) -> Result<(status: EntityStatus, reason: String), StatusFormRefusal> {
+    /// A block/unblock form as sent: the terminal's or payment point's ID (`field`), the status and
+    /// the reason; bad input is refused with the 400 page saying what is wrong.
+    func statusChangeForm(_ context: StaffRequestContext, field: String, length: Int, unknown: String) throws
+        -> (id: String, status: EntityStatus, reason: String) {
+        let id = context.form[field] ?? ""
+        guard TerminalDirectory.isIdentifier(id, length: length) else { throw PageRefusal(.badRequest, unknown, staff: context.staff) }
         guard let status = context.form["status"].flatMap(EntityStatus.init(rawValue:)) else {
-            return .failure(StatusFormRefusal(response: Pages.error(.badRequest, "Nothing was changed: the form is out of date. Reload the page.",
-                                                                    staff: context.staff)))
+            throw PageRefusal(.badRequest, "Nothing was changed: the form is out of date. Reload the page.", staff: context.staff)
         }
         let reason = context.form["reason"] ?? ""
         if let problem = TerminalDirectory.reasonProblem(reason) {
-            return .failure(StatusFormRefusal(response: Pages.error(.badRequest, "Nothing was changed: \(problem).", staff: context.staff)))
+            throw PageRefusal(.badRequest, "Nothing was changed: \(problem).", staff: context.staff)
         }
-        return .success((status, reason))
+        return (id, status, reason)
     }
 
-    struct StatusFormRefusal: Error { let response: Response }
+    /// The notice after a block/unblock: `PREFIX-unchanged`, or `PREFIX-` and the new status.
+    static func statusNotice(_ prefix: String, _ change: StatusChange, _ status: EntityStatus) -> String {
+        change.outcome == .unchanged ? "\(prefix)-unchanged" : "\(prefix)-\(status.rawValue)"
+    }
 
     func terminalStatus(_ context: StaffRequestContext) async throws -> Response {
         if let refused = try await requireSupervisor(context, action: "terminal block/unblock") { return refused }
-        let terminal = context.form["terminal"] ?? ""
-        guard TerminalDirectory.isIdentifier(terminal, length: TerminalDirectory.terminalIDLength) else { return Pages.error(.badRequest, "Unknown terminal.", staff: context.staff) }
-        let (status, reason): (EntityStatus, String)
-        switch statusChangeForm(context) {
-        case .success(let form): (status, reason) = form
-        case .failure(let refusal): return refusal.response
-        }
-        let change = try await TerminalDirectory(database: database).changeTerminalStatus(terminal, to: status, actor: context.staff.username,
-                                                                                         reason: reason)
+        let form = try statusChangeForm(context, field: "terminal", length: TerminalDirectory.terminalIDLength, unknown: "Unknown terminal.")
+        let change = try await TerminalDirectory(database: database).changeTerminalStatus(form.id, to: form.status, actor: context.staff.username,
+                                                                                         reason: form.reason)
         guard let merchant = change.merchantID, change.outcome != .notFound else {
-            return Pages.error(.badRequest, "Nothing was changed: there is no terminal \(terminal).", staff: context.staff)
+            throw PageRefusal(.badRequest, "Nothing was changed: there is no terminal \(form.id).", staff: context.staff)
         }
-        let notice = change.outcome == .unchanged ? "terminal-unchanged" : "terminal-\(status.rawValue)"
-        return redirect("/terminals", notice: ["notice": notice, "terminal": terminal, "merchant": merchant], context.staff)
+        return redirect("/terminals", notice: ["notice": Self.statusNotice("terminal", change, form.status), "terminal": form.id,
+                                               "merchant": merchant], context.staff)
     }
 
     func paymentPointStatus(_ context: StaffRequestContext) async throws -> Response {
         if let refused = try await requireSupervisor(context, action: "payment point block/unblock") { return refused }
-        let merchant = context.form["merchant"] ?? ""
-        guard TerminalDirectory.isIdentifier(merchant, length: TerminalDirectory.merchantIDLength) else { return Pages.error(.badRequest, "Unknown payment point.", staff: context.staff) }
-        let (status, reason): (EntityStatus, String)
-        switch statusChangeForm(context) {
-        case .success(let form): (status, reason) = form
-        case .failure(let refusal): return refusal.response
-        }
-        let change = try await TerminalDirectory(database: database).changePaymentPointStatus(merchant, to: status, actor: context.staff.username,
-                                                                                             reason: reason)
+        let form = try statusChangeForm(context, field: "merchant", length: TerminalDirectory.merchantIDLength, unknown: "Unknown payment point.")
+        let change = try await TerminalDirectory(database: database).changePaymentPointStatus(form.id, to: form.status, actor: context.staff.username,
+                                                                                             reason: form.reason)
         guard change.outcome != .notFound else {
-            return Pages.error(.badRequest, "Nothing was changed: there is no payment point \(merchant).", staff: context.staff)
+            throw PageRefusal(.badRequest, "Nothing was changed: there is no payment point \(form.id).", staff: context.staff)
         }
-        let notice = change.outcome == .unchanged ? "point-unchanged" : "point-\(status.rawValue)"
-        return redirect("/payment-points", notice: ["notice": notice, "merchant": merchant], context.staff)
+        return redirect("/payment-points", notice: ["notice": Self.statusNotice("point", change, form.status), "merchant": form.id], context.staff)
     }
 
     func dailyLimit(_ context: StaffRequestContext) async throws -> Response {

@@ -41,9 +41,19 @@ enum Pages {
     }
 }
 
+/// Bad input found by a helper a handler calls: the page that says what is wrong, thrown so the
+/// handler reads straight through (answered as it is by `ConsoleErrorPage`).
+struct PageRefusal: Error {
+    let response: Response
+    init(_ status: HTTPResponse.Status, _ text: String, staff: StaffSession) {
+        response = Pages.error(status, text, staff: staff)
+    }
+}
+
 /// The page for an error a handler threw (see `SecurityHeadersMiddleware`).
 enum ConsoleErrorPage {
     static func response(for error: any Error, request: Request, logger: Logger) -> Response {
+        if let refusal = error as? PageRefusal { return refusal.response }
         if let http = error as? HTTPError {
             // Hummingbird's own answers: 404 for an unknown path or method, 401, 413...
             let text = http.body ?? (http.status == .notFound ? "There is no page here (or not for this kind of request)." : http.status.reasonPhrase)

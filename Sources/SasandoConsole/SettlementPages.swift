@@ -100,9 +100,9 @@ extension ConsolePages {
 
     // MARK: Period summary
 
-    /// The `from` and `to` query parameters (default: the current business date's month so far),
-    /// or the 400 page saying what is wrong with them.
-    func periodRange(_ request: Request, _ context: StaffRequestContext) async throws -> Result<(CalendarDate, CalendarDate), PeriodRefusal> {
+    /// The `from` and `to` query parameters (default: the current business date's month so far);
+    /// a malformed one is refused with the 400 page.
+    func periodRange(_ request: Request, _ context: StaffRequestContext) async throws -> (from: CalendarDate, to: CalendarDate) {
         let parameters = try query(request)
         let today = await currentDay().date
         func date(_ name: String, default value: CalendarDate) -> CalendarDate? {
@@ -111,33 +111,24 @@ extension ConsolePages {
         }
         guard let from = date("from", default: CalendarDate(year: today.year, month: today.month, day: 1)),
               let to = date("to", default: today) else {
-            return .failure(PeriodRefusal(response: Pages.error(.badRequest, "Dates are YYYY-MM-DD.", staff: context.staff)))
+            throw PageRefusal(.badRequest, "Dates are YYYY-MM-DD.", staff: context.staff)
         }
-        return .success((from, to))
+        return (from, to)
     }
 
-    struct PeriodRefusal: Error { let response: Response }
-
-    /// The summary, or the 400 page with the service's reason (a range too long, or after today).
-    func periodSummary(_ request: Request, _ context: StaffRequestContext) async throws -> Result<PeriodSummary, PeriodRefusal> {
-        switch try await periodRange(request, context) {
-        case .failure(let refusal): return .failure(refusal)
-        case .success(let (from, to)):
-            do {
-                return .success(try await dependencies.settlement.periodSummary(
-                    from: from, to: to, statementTimeoutMilliseconds: limits.databaseQueryMillisecondsMax))
-            } catch let refused as SettlementError {
-                return .failure(PeriodRefusal(response: Pages.error(.badRequest, "No summary: \(refused.description).", staff: context.staff)))
-            }
+    /// The summary; the service's refusal (a range too long, or after today) is the 400 page.
+    func periodSummary(_ request: Request, _ context: StaffRequestContext) async throws -> PeriodSummary {
+        let (from, to) = try await periodRange(request, context)
+        do {
+            return try await dependencies.settlement.periodSummary(
+                from: from, to: to, statementTimeoutMilliseconds: limits.databaseQueryMillisecondsMax)
+        } catch let refused as SettlementError {
+            throw PageRefusal(.badRequest, "No summary: \(refused.description).", staff: context.staff)
         }
     }
 
     func periodPage(_ request: Request, _ context: StaffRequestContext) async throws -> Response {
-        let summary: PeriodSummary
-        switch try await periodSummary(request, context) {
-        case .failure(let refusal): return refusal.response
-        case .success(let s): summary = s
-        }
+        let summary = try await periodSummary(request, context)
         let range = "from=\(summary.from)&to=\(summary.requestedTo)"
         func numbers(_ t: SettlementReport.Totals) -> [String] {
             ["\(t.payments)", HTML.money(t.paymentAmount), "\(t.reversals)", HTML.money(t.reversalAmount), HTML.money(t.netPayable),
@@ -174,11 +165,7 @@ extension ConsolePages {
     }
 
     func periodCSV(_ request: Request, _ context: StaffRequestContext) async throws -> Response {
-        let summary: PeriodSummary
-        switch try await periodSummary(request, context) {
-        case .failure(let refusal): return refusal.response
-        case .success(let s): summary = s
-        }
+        let summary = try await periodSummary(request, context)
         try await store.audit(actor: context.staff.username, event: "staff_download_csv", detail: "period \(summary.from) to \(summary.to)",
                               address: context.clientAddress)
         return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8",

@@ -164,13 +164,7 @@ extension SettlementService {
             dates.append(.init(businessDate: date, state: state, settledBy: settledBy[date], totals: byDate[date] ?? .init()))
             date = date.adding(days: 1)
         }
-        var totals = SettlementReport.Totals()
-        for line in dates {
-            let t = line.totals
-            totals.payments += t.payments; totals.paymentAmount += t.paymentAmount; totals.reversals += t.reversals
-            totals.reversalAmount += t.reversalAmount; totals.netPayable += t.netPayable; totals.debits += t.debits
-            totals.reversalDebits += t.reversalDebits; totals.commission += t.commission; totals.feeIncome += t.feeIncome
-        }
+        let totals = dates.reduce(SettlementReport.Totals()) { $0 + $1.totals }
         return PeriodSummary(from: from, to: to, requestedTo: requestedTo, dates: dates,
                              billers: byBiller.values.sorted { $0.payableAccount < $1.payableAccount }, totals: totals)
     }

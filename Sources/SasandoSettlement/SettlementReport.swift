@@ -105,3 +105,12 @@ public struct SettlementReport: Sendable, Codable, Equatable {
         self.isOpenDate = false
     }
 }
+
+extension SettlementReport.Totals {
+    /// Field by field: the totals of two sets of journals (dates of a period summary).
+    public static func + (a: Self, b: Self) -> Self {
+        .init(payments: a.payments + b.payments, paymentAmount: a.paymentAmount + b.paymentAmount, reversals: a.reversals + b.reversals,
+              reversalAmount: a.reversalAmount + b.reversalAmount, netPayable: a.netPayable + b.netPayable, debits: a.debits + b.debits,
+              reversalDebits: a.reversalDebits + b.reversalDebits, commission: a.commission + b.commission, feeIncome: a.feeIncome + b.feeIncome)
+    }
+}

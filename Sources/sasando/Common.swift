@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import SasandoConsole
 import SasandoLedger
+import SasandoSettlement
 
 /// A command that could not do its work: printed as `Error: ...`, exit status 1 (not 64, which
 /// says the command line itself was wrong).
@@ -97,8 +98,9 @@ func withDatabase<T: Sendable>(_ options: DatabaseOptions, logger: Logger,
         defer { group.cancelAll() }
         do {
             return try await body(database)
-        } catch {
-            throw error
+        } catch let refused as SettlementError {
+            // A refusal with its reason (a date not closed, a range too long): exit 1 and say why.
+            throw CommandFailure(refused.description)
         }
     }
 }

@@ -66,13 +66,8 @@ struct Settle: AsyncParsableCommand {
     func run() async throws {
         let logger = makeLogger("sasando.settle", level: .warning)
         let date = self.date, actor = self.actor
-        let outcome: SettleOutcome
-        do {
-            outcome = try await withDatabase(database, logger: logger) { db in
-                try await SettlementService(database: db).settle(date: date, actor: try await recordedActor(actor, on: db))
-            }
-        } catch let error as SettlementError {
-            throw CommandFailure("\(error)")
+        let outcome = try await withDatabase(database, logger: logger) { db in
+            try await SettlementService(database: db).settle(date: date, actor: try await recordedActor(actor, on: db))
         }
         switch outcome {
         case .settled(let report):
@@ -81,6 +76,11 @@ struct Settle: AsyncParsableCommand {
             print("\(date) was already settled (\(report.settledAt ?? "?") by \(report.settledBy ?? "?")); nothing changed")
         }
     }
+}
+
+/// `--format` of the reports printed as a table: text for people, CSV for a spreadsheet.
+enum TableFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, csv
 }
 
 struct Report: AsyncParsableCommand {
@@ -93,22 +93,14 @@ struct Report: AsyncParsableCommand {
         @OptionGroup var database: DatabaseOptions
         @Option(help: "First business date YYYY-MM-DD.") var from: CalendarDate
         @Option(help: "Last business date YYYY-MM-DD (at most \(PeriodSummary.daysMax) days from --from; cut at the current business date).") var to: CalendarDate
-        @Option(help: "text | csv") var format: String = "text"
-
-        func validate() throws {
-            guard ["text", "csv"].contains(format) else { throw ValidationError("--format must be text or csv") }
-        }
+        @Option(help: "text | csv") var format: TableFormat = .text
 
         func run() async throws {
             let from = self.from, to = self.to
             let summary = try await withDatabase(database, logger: makeLogger("sasando.report", level: .warning)) { db in
-                do {
-                    return try await SettlementService(database: db).periodSummary(from: from, to: to)
-                } catch let refused as SettlementError {
-                    throw CommandFailure(refused.description)
-                }
+                try await SettlementService(database: db).periodSummary(from: from, to: to)
             }
-            print(format == "csv" ? summary.renderCSV() : summary.renderText(), terminator: "")
+            print(format == .csv ? summary.renderCSV() : summary.renderText(), terminator: "")
         }
     }
 
@@ -120,23 +112,18 @@ struct Report: AsyncParsableCommand {
         @Option(help: "Payment point (merchant) ID, field 42.") var merchant: String
         @Option(help: "First business date YYYY-MM-DD.") var from: CalendarDate
         @Option(help: "Last business date YYYY-MM-DD (default: --from).") var to: CalendarDate?
-        @Option(help: "text | csv") var format: String = "text"
+        @Option(help: "text | csv") var format: TableFormat = .text
 
         func validate() throws {
             try validateIdentifier(merchant, option: "--merchant", length: TerminalDirectory.merchantIDLength)
-            guard ["text", "csv"].contains(format) else { throw ValidationError("--format must be text or csv") }
         }
 
         func run() async throws {
             let merchant = self.merchant, from = self.from, to = self.to ?? self.from
             let statement = try await withDatabase(database, logger: makeLogger("sasando.report", level: .warning)) { db in
-                do {
-                    return try await SettlementService(database: db).statement(merchantID: merchant, from: from, to: to)
-                } catch let refused as SettlementError {
-                    throw CommandFailure(refused.description)
-                }
+                try await SettlementService(database: db).statement(merchantID: merchant, from: from, to: to)
             }
-            print(format == "csv" ? statement.renderCSV() : statement.renderText(), terminator: "")
+            print(format == .csv ? statement.renderCSV() : statement.renderText(), terminator: "")
         }
     }
 
@@ -178,12 +165,7 @@ struct Biller: AsyncParsableCommand {
             let biller = self.biller, date = self.date, actor = self.actor, out = self.out
             try await withDatabase(database, logger: logger) { db in
                 let recorded = try await recordedActor(actor, on: db)
-                let rows: [BillerFileRow]
-                do {
-                    rows = try await SettlementService(database: db).billerRows(billerID: biller, date: date)
-                } catch let refused as SettlementError {
-                    throw CommandFailure(refused.description)
-                }
+                let rows = try await SettlementService(database: db).billerRows(billerID: biller, date: date)
                 let csv = BillerFile.render(rows), total = Sen(rows.reduce(0) { $0 + $1.amountSen })
                 if let out {
                     try Self.writePrivately(csv, to: out)
@@ -239,8 +221,6 @@ struct Biller: AsyncParsableCommand {
                 }
             } catch let error as BillerFileError {
                 throw CommandFailure("\(file): \(error)")
-            } catch let refused as SettlementError {
-                throw CommandFailure(refused.description)
             }
             print("biller \(biller), business date \(date)")
             print(result.renderText(), terminator: "")
