@@ -38,7 +38,10 @@ public struct ConsoleDependencies: Sendable {
 /// The console as a Hummingbird application served over HTTPS with the switch's server certificate
 /// (`server.pem`, `server-key.pem` in the PKI folder) on `configuration.consolePort`. It is a
 /// `Service`: `sasando serve` puts it in the switch's ServiceGroup, which shuts it down gracefully.
-public func buildApplication(configuration: SwitchConfiguration, dependencies: ConsoleDependencies) async throws -> some ApplicationProtocol {
+/// `onListening` gets the bound port once the server listens (port 0 in the configuration picks
+/// a free one: tests use it instead of probing for a port another process could take meanwhile).
+public func buildApplication(configuration: SwitchConfiguration, dependencies: ConsoleDependencies,
+                             onListening: @escaping @Sendable (_ port: Int?) async -> Void = { _ in }) async throws -> some ApplicationProtocol {
     let tls = try ConsoleTLS.serverConfiguration(pkiDirectory: configuration.pkiDirectory)
     let logger = dependencies.logger
     return Application(
@@ -50,6 +53,7 @@ public func buildApplication(configuration: SwitchConfiguration, dependencies: C
         configuration: .init(address: .hostname(configuration.consoleHost, port: configuration.consolePort)),
         onServerRunning: { channel in
             logger.info("staff console up", metadata: ["address": "https://\(channel.localAddress.map { "\($0)" } ?? "?")"])
+            await onListening(channel.localAddress?.port)
         },
         logger: logger)
 }

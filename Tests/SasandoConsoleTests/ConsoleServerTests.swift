@@ -14,20 +14,13 @@ import Testing
 /// show: a security review left a plain TCP socket, a TLS connection that never sent a request and
 /// half a request header open for over two minutes each (slow clients pile up for ever).
 struct ConsoleServerTests {
-    static func freePort() async throws -> Int {
-        let probe = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
-        let port = try #require(probe.localAddress?.port)
-        try await probe.close()
-        return port
-    }
-
     @Test func aConnectionThatSendsNoRequestIsClosedAfterTheIdleBound() async throws {
         let pki = FileManager.default.temporaryDirectory.appendingPathComponent("sasando-console-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: pki) }
         try Provisioning(pkiDirectory: pki).ensureCertificateAuthority()
         var configuration = SwitchConfiguration()
         configuration.pkiDirectory = pki
-        configuration.consolePort = try await Self.freePort()
+        configuration.consolePort = 0   // a free port, reported by onListening
         #expect(configuration.consoleHost == "127.0.0.1", "the console listens on this machine only unless told")
         var limits = ConsoleLimits()
         limits.connectionIdleSecondsMax = 1
@@ -35,20 +28,23 @@ struct ConsoleServerTests {
         logger.logLevel = .critical
         // Never queried: no request reaches the router here.
         let database = try SasandoDatabase(url: "postgres://nobody@127.0.0.1:1/none", logger: logger)
+        let (listening, listened) = AsyncStream<Int?>.makeStream()
         let app = try await buildApplication(configuration: configuration, dependencies: ConsoleDependencies(
             database: database, businessDay: BusinessDayService(database: database), settlement: SettlementService(database: database),
-            limits: limits, logger: logger))
+            limits: limits, logger: logger), onListening: { port in
+                listened.yield(port)
+                listened.finish()
+            })
         let services = ServiceGroup(services: [app], logger: logger)
-        let running = Task { try await services.run() }
+        let running = Task {
+            defer { listened.finish() }   // a server that never listens ends the wait below
+            try await services.run()
+        }
         defer { running.cancel() }
 
-        var connected: (any Channel)?
-        for _ in 0..<100 where connected == nil {
-            connected = try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .connect(host: "127.0.0.1", port: configuration.consolePort).get()
-            if connected == nil { try await Task.sleep(for: .milliseconds(50)) }
-        }
-        let idle = try #require(connected, "the console did not listen")
+        var ports = listening.makeAsyncIterator()
+        let port = try #require(await ports.next() ?? nil, "the console did not listen")
+        let idle = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get()
         let opened = ContinuousClock.now
         // Nothing sent: no TLS handshake, no request. The server must close it, and not at once.
         // Polled: a wait on the close future could not be given up if it never comes.
