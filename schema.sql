@@ -613,3 +613,37 @@ BEGIN
         SELECT * FROM unnest(p_journals, p_accounts, p_sides, p_amounts);
     END IF;
 END $$;
+
+-- ---------------------------------------------------------------------------------------------
+-- The application's own role. `sasando serve` and the staff CLI connect as sasando_app; only
+-- `sasando db migrate` connects as the owner (the role that runs this script). sasando_app owns
+-- nothing and is not a superuser, so even with its password (a compromised switch host, an
+-- injected statement) nobody can disable a trigger, drop or truncate a table, set
+-- session_replication_role, or run COPY ... PROGRAM; and it has no UPDATE or DELETE on the
+-- append-only ledger and logs (journals, postings, transactions, audit_events,
+-- settlement_batches), so they are append-only by privilege as well as by trigger. Its login and
+-- password are set outside this script (scripts/pg, or the bank's DBA): a role is the cluster's,
+-- not one database's. Re-applied in full on every migration (REVOKE first), so a grant removed
+-- here is removed from the database too.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sasando_app') THEN
+        CREATE ROLE sasando_app NOLOGIN;
+    END IF;
+END $$;
+REVOKE ALL ON ALL TABLES IN SCHEMA public FROM sasando_app;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM sasando_app;
+GRANT USAGE ON SCHEMA public TO sasando_app;
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO sasando_app;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO sasando_app;
+-- Append-only: rows are added, never changed or removed.
+GRANT INSERT ON journals, postings, transactions, audit_events, settlement_batches, staff_request_keys TO sasando_app;
+-- Accounts: opened by provisioning; a balance changes only through the postings trigger, which
+-- runs as the inserting role (the guard trigger refuses a client's own balance UPDATE). UPDATE of
+-- balance also lets a batch lock deposits FOR UPDATE.
+GRANT INSERT, UPDATE (balance) ON accounts TO sasando_app;
+-- Reference and state the switch and staff change (each change audited by the code that makes it).
+GRANT INSERT, UPDATE ON payment_points, terminals, business_day, merchant_daily_totals, staff_users TO sasando_app;
+-- Rows that come and go: bills paid (a reversal frees them), staff sessions and failed logins.
+GRANT INSERT, DELETE ON paid_bills, staff_login_failures TO sasando_app;
+GRANT INSERT, UPDATE, DELETE ON staff_sessions TO sasando_app;

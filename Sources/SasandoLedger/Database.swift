@@ -212,6 +212,14 @@ public final class SasandoDatabase: Service, Sendable {
         }
     }
 
+    /// Whether this pool logs in as a superuser, who can disable the ledger's triggers and read the
+    /// host's files; the switch should run as the application role (README, "Database roles").
+    public func connectedAsSuperuser() async throws -> Bool {
+        let rows = try await client.query("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        for try await superuser in rows.decode(Bool.self) { return superuser }
+        return false
+    }
+
     private func appliedFingerprint() async throws -> String? {
         let exists = try await client.query("SELECT to_regclass('public.schema_info') IS NOT NULL")
         for try await present in exists.decode(Bool.self) where !present { return nil }

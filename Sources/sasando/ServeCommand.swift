@@ -47,6 +47,14 @@ struct Serve: AsyncParsableCommand {
         let app = SwitchApplication(configuration: configuration, database: db, flows: flows, extraServices: [engine, console],
                                     sslContext: try SwitchApplication.loadServerTLS(pkiDirectory: configuration.pkiDirectory),
                                     logger: logger, businessDay: businessDay)
+        // Said once the pool runs (the group starts it): a warning, not a refusal, so a cluster set up
+        // before the application role existed still serves.
+        let roleCheck = Task {
+            if (try? await db.connectedAsSuperuser()) == true {
+                logger.warning("connected to PostgreSQL as a superuser, who can disable the ledger's triggers: connect as the application role sasando_app (`scripts/pg app-url`; README, \"Database roles\")")
+            }
+        }
+        defer { roleCheck.cancel() }
         try await app.serviceGroup(logger: logger).run()
     }
 }

@@ -42,10 +42,14 @@ struct CrashRecoveryTests {
         }
     }
 
-    static func run(_ binary: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    /// The binary's exit status and output; `environment` overrides this process's variables.
+    static func run(_ binary: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = arguments
+        if !environment.isEmpty {
+            p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, override in override }
+        }
         let pipe = Pipe()
         p.standardOutput = pipe
         p.standardError = pipe

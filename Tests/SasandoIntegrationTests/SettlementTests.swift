@@ -115,8 +115,9 @@ struct IsolatedDatabase {
     /// settlement tied to the ledger to the sen, a no-op second run, 12 for a settled date's reversal,
     /// a biller file with a missing and an altered row, the automatic cut-over won by one instance.
     @Test func dayCutoverSettlementAndReconciliation() async throws {
-        try await IsolatedDatabase.withHarness({ try await SwitchHarness.start(terminals: 2, paymentPoints: 2, databaseURL: $0, businessDayPollMilliseconds: 100) },
-                                               run)
+        try await IsolatedDatabase.withHarness({ try await SwitchHarness.start(terminals: 2, paymentPoints: 2, databaseURL: $0, businessDayPollMilliseconds: 100) }) {
+            try await run($0)
+        }
     }
 
     /// Dates settle in order, so a settled date's report never changes afterwards: settling the
@@ -213,7 +214,10 @@ struct IsolatedDatabase {
         }
     }
 
-    func run(_ h: SwitchHarness) async throws {
+    /// A business day end to end on `h`. `owner`: a connection as the schema's owner, for the last
+    /// step, which disables a trigger to show what `ledger verify` finds without it (nil: `h`'s own,
+    /// when the harness connects as the owner).
+    func run(_ h: SwitchHarness, owner: SasandoDatabase? = nil) async throws {
         let (c0, r0, f0) = try await h.signedOn(0)
         let (c1, r1, f1) = try await h.signedOn(1)
         #expect(f0.info.merchantID != f1.info.merchantID)
@@ -411,17 +415,18 @@ struct IsolatedDatabase {
         #expect(violations.isEmpty, "\(violations.map { "\($0.check): \($0.rows)" })")
 
         // And were the trigger gone, `ledger verify` would say which journal came after the settlement.
-        try await h.database.client.withTransaction(logger: h.database.logger) { connection in
-            try await connection.query("ALTER TABLE journals DISABLE TRIGGER journals_not_on_settled_dates", logger: h.database.logger)
+        let owner = owner ?? h.database
+        try await owner.client.withTransaction(logger: owner.logger) { connection in
+            try await connection.query("ALTER TABLE journals DISABLE TRIGGER journals_not_on_settled_dates", logger: owner.logger)
             try await connection.query("""
                 WITH j AS (INSERT INTO journals (kind, business_date) VALUES ('topup', \(day0.description)::date) RETURNING id)
                 INSERT INTO postings (journal_id, account_id, side, amount)
                 SELECT j.id, a.id, CASE a.code WHEN 'BANK:CLEARING' THEN 'D' ELSE 'C' END, 100 FROM j, accounts a
                 WHERE a.code IN ('BANK:CLEARING', 'BANK:FEE')
-                """, logger: h.database.logger)
+                """, logger: owner.logger)
             // The deferred balance check runs now: ALTER TABLE refuses a table with pending trigger events.
-            try await connection.query("SET CONSTRAINTS ALL IMMEDIATE", logger: h.database.logger)
-            try await connection.query("ALTER TABLE journals ENABLE TRIGGER journals_not_on_settled_dates", logger: h.database.logger)
+            try await connection.query("SET CONSTRAINTS ALL IMMEDIATE", logger: owner.logger)
+            try await connection.query("ALTER TABLE journals ENABLE TRIGGER journals_not_on_settled_dates", logger: owner.logger)
         }
         let strayFound = try await LedgerVerifier(database: h.database).verify().violations
         #expect(strayFound.map(\.check) == ["no journal was added to a settled date after its settlement"])

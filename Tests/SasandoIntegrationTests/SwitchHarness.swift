@@ -140,9 +140,12 @@ final class SwitchHarness: @unchecked Sendable {
     ///   - prefix: 3-character terminal prefix; merchant prefix is derived from it.
     ///   - databaseURL: another database than SASANDO_DATABASE_URL (a fresh one: migrated here). Tests
     ///     that cut over or settle use their own database, so the shared business day never moves.
+    ///   - migrated: `databaseURL`'s schema is applied already (by its owner: the application role,
+    ///     which the harness then connects as, may not apply it).
     ///   - clock: the business day's clock (automatic cut-over tests).
     static func start(terminals: Int = 4, paymentPoints: Int = 1, openingDeposit: Sen = .rupiah(50_000_000),
-                      databaseURL: String? = nil, businessDayPollMilliseconds: Int = BusinessDayLimits.businessDayPollMilliseconds,
+                      databaseURL: String? = nil, migrated: Bool = false,
+                      businessDayPollMilliseconds: Int = BusinessDayLimits.businessDayPollMilliseconds,
                       clock: @escaping @Sendable () -> Date = { Date() },
                       configure: (inout SwitchConfiguration) -> Void = { _ in }) async throws -> SwitchHarness {
         let sharedURL = try #require(IntegrationEnvironment.databaseURL, "SASANDO_DATABASE_URL is not set: run ./scripts/test")
@@ -155,7 +158,7 @@ final class SwitchHarness: @unchecked Sendable {
         let databaseTask = Task { try await database.run() }
         if databaseURL == nil {
             try await IntegrationEnvironment.migrateOnce(database)
-        } else {
+        } else if !migrated {
             try await database.migrate(schemaSQL: IntegrationEnvironment.schemaSQL)
         }
 
@@ -261,10 +264,10 @@ final class SwitchHarness: @unchecked Sendable {
 /// does) while the switch it talks to needed that thread left two such tests' requests
 /// unanswered for 30 s on a 2-core machine.
 enum SasandoCLI {
-    static func run(_ binary: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+    static func run(_ binary: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
-                do { continuation.resume(returning: try CrashRecoveryTests.run(binary, arguments)) } catch { continuation.resume(throwing: error) }
+                do { continuation.resume(returning: try CrashRecoveryTests.run(binary, arguments, environment: environment)) } catch { continuation.resume(throwing: error) }
             }
         }
     }

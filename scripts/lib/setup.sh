@@ -1,5 +1,7 @@
 # Shared set-up for scripts/run and scripts/test. Idempotent: a second run reuses what exists.
-# Sourced, not executed. Sets: ROOT, SASANDO_DATABASE_URL, SASANDO_BIN.
+# Sourced, not executed. Sets: ROOT, SASANDO_DATABASE_URL (the application role, sasando_app, as
+# `sasando serve` and the staff CLI connect), SASANDO_ADMIN_DATABASE_URL (the owner: migrations, and
+# the test suite, which makes databases of its own), SASANDO_BIN.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -33,8 +35,9 @@ ensure_system_packages() {
 
 ensure_database() {
     say "starting the project's PostgreSQL (.data/pg)"
-    SASANDO_DATABASE_URL="$("$ROOT/scripts/pg" start | tail -n 1)"
-    export SASANDO_DATABASE_URL
+    SASANDO_ADMIN_DATABASE_URL="$("$ROOT/scripts/pg" start | tail -n 1)"
+    SASANDO_DATABASE_URL="$("$ROOT/scripts/pg" app-url)"
+    export SASANDO_ADMIN_DATABASE_URL SASANDO_DATABASE_URL
 }
 
 # build_sasando CONFIG [all]: builds the CLI/switch (with `all`, every product); sets SASANDO_BIN.
@@ -47,8 +50,8 @@ build_sasando() {
 }
 
 provision_demo() {
-    say "applying schema.sql"
-    "$SASANDO_BIN" db migrate --schema "$ROOT/schema.sql"
+    say "applying schema.sql (as the owner)"
+    SASANDO_DATABASE_URL="$SASANDO_ADMIN_DATABASE_URL" "$SASANDO_BIN" db migrate --schema "$ROOT/schema.sql"
     say "provisioning the demo set (.data/pki, .data/terminals)"
     "$SASANDO_BIN" provision demo --data "$ROOT/.data"
 }
