@@ -87,7 +87,7 @@ let package = Package(
         ]),
         // Staff console over HTTPS (Hummingbird): sessions, CSRF, roles, pages, /metrics.
         .target(name: "SasandoConsole", dependencies: [
-            "SasandoCore", "SasandoLedger", "SasandoSettlement", "SasandoSwitch",
+            "SasandoCore", "SasandoLedger", "SasandoPKI", "SasandoSettlement", "SasandoSwitch",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -142,6 +142,8 @@ let package = Package(
             "SasandoConsole", "SasandoLedger", "SasandoSettlement", "SasandoCore", "SasandoSwitch",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "PostgresNIO", package: "postgres-nio"),

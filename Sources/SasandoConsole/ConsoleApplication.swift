@@ -6,6 +6,7 @@ import NIOSSL
 import Prometheus
 import SasandoCore
 import SasandoLedger
+import SasandoPKI
 import SasandoSettlement
 import SasandoSwitch
 import SasandoTransport
@@ -42,7 +43,7 @@ public struct ConsoleDependencies: Sendable {
 /// a free one: tests use it instead of probing for a port another process could take meanwhile).
 public func buildApplication(configuration: SwitchConfiguration, dependencies: ConsoleDependencies,
                              onListening: @escaping @Sendable (_ port: Int?) async -> Void = { _ in }) async throws -> some ApplicationProtocol {
-    let tls = try ConsoleTLS.serverConfiguration(pkiDirectory: configuration.pkiDirectory)
+    let tls = try ConsoleTLS.serverConfiguration(configuration)
     let logger = dependencies.logger
     return Application(
         router: buildRouter(dependencies),
@@ -59,11 +60,21 @@ public func buildApplication(configuration: SwitchConfiguration, dependencies: C
 }
 
 public enum ConsoleTLS {
-    public static func serverConfiguration(pkiDirectory: String) throws -> TLSConfiguration {
-        let certificatePath = (pkiDirectory as NSString).appendingPathComponent("server.pem")
-        let keyPath = (pkiDirectory as NSString).appendingPathComponent("server-key.pem")
+    /// The console's certificate and key: `consoleCertificateFile` and `consoleKeyFile` when set,
+    /// else the switch's `server.pem` and `server-key.pem` in the PKI folder. A key readable by
+    /// group or others is refused, as the switch's own is.
+    public static func serverConfiguration(_ configuration: SwitchConfiguration) throws -> TLSConfiguration {
+        let pki = configuration.pkiDirectory as NSString
+        let certificatePath = configuration.consoleCertificateFile ?? pki.appendingPathComponent("server.pem")
+        let keyPath = configuration.consoleKeyFile ?? pki.appendingPathComponent("server-key.pem")
         guard FileManager.default.isReadableFile(atPath: certificatePath), FileManager.default.isReadableFile(atPath: keyPath) else {
-            throw ConfigurationError(description: "console: cannot read \(certificatePath) and \(keyPath); run `sasando provision demo` (scripts/run does)")
+            let hint = configuration.consoleCertificateFile == nil ? "; run `sasando provision demo` (scripts/run does)" : " (consoleCertificateFile, consoleKeyFile)"
+            throw ConfigurationError(description: "console: cannot read \(certificatePath) and \(keyPath)\(hint)")
+        }
+        do {
+            try SecureFile.requireOwnerOnly(keyPath)
+        } catch let refused as PKIError {
+            throw ConfigurationError(description: "console: \(refused.description)")
         }
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(certificatePath).map { .certificate($0) },

@@ -17,6 +17,13 @@ public struct SwitchConfiguration: Codable, Sendable, Equatable {
     public var consoleHost: String = "127.0.0.1"
     /// Folder with `ca.pem` (terminal CA), `server.pem`, `server-key.pem`.
     public var pkiDirectory: String = ".data/pki"
+    /// The console's own certificate chain and private key (PEM files; the key readable by its
+    /// owner only), e.g. from the bank's web PKI, which staff browsers already trust. Both or
+    /// neither; unset, the console shows the switch's server certificate (`server.pem`), which the
+    /// terminal CA issued: right for the demo, but that CA has no name constraints, and a browser
+    /// told to trust it would trust every certificate it ever signs.
+    public var consoleCertificateFile: String?
+    public var consoleKeyFile: String?
     /// Share of each admin fee credited to the payment point's commission account, in basis points
     /// (1/10,000). The rest is the bank's fee income. Default: half.
     public var commissionBasisPoints: Int = 5_000
@@ -86,6 +93,7 @@ public struct SwitchConfiguration: Codable, Sendable, Equatable {
         try require((1...65535).contains(port) || port == 0, "port must be 0...65535")
         try require((0...65535).contains(consolePort), "consolePort must be 0...65535")
         try require(consolePort == 0 || consolePort != port, "consolePort must differ from port")
+        try require((consoleCertificateFile == nil) == (consoleKeyFile == nil), "consoleCertificateFile and consoleKeyFile go together")
         try require((0...10_000).contains(commissionBasisPoints), "commissionBasisPoints must be 0...10000")
         try require((0...23).contains(cutoverHourWITA), "cutoverHourWITA must be 0...23")
         try require((1...10_000).contains(batchRequestsMax), "batchRequestsMax must be 1...10000")
@@ -113,6 +121,8 @@ extension SwitchConfiguration {
         consolePort = try c.decodeIfPresent(Int.self, forKey: .consolePort) ?? consolePort
         consoleHost = try c.decodeIfPresent(String.self, forKey: .consoleHost) ?? consoleHost
         pkiDirectory = try c.decodeIfPresent(String.self, forKey: .pkiDirectory) ?? pkiDirectory
+        consoleCertificateFile = try c.decodeIfPresent(String.self, forKey: .consoleCertificateFile)
+        consoleKeyFile = try c.decodeIfPresent(String.self, forKey: .consoleKeyFile)
         commissionBasisPoints = try c.decodeIfPresent(Int.self, forKey: .commissionBasisPoints) ?? commissionBasisPoints
         cutoverHourWITA = try c.decodeIfPresent(Int.self, forKey: .cutoverHourWITA) ?? cutoverHourWITA
         batchRequestsMax = try c.decodeIfPresent(Int.self, forKey: .batchRequestsMax) ?? batchRequestsMax

@@ -3,6 +3,8 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
+import NIOTLS
 import SasandoConsole
 import SasandoLedger
 import SasandoSettlement
@@ -61,5 +63,103 @@ struct ConsoleServerTests {
         // Not awaited: a connection the server kept would hold a graceful shutdown for ever; the
         // deferred cancel ends the group whatever happened.
         try? await Task.sleep(for: .milliseconds(200))
+    }
+
+    /// Given a certificate of its own (the bank's web PKI), the console shows it: a browser that
+    /// trusts that CA completes the handshake, one that trusts only the terminal CA does not; and a
+    /// key file others can read is refused before anything listens.
+    @Test func theConsoleShowsTheCertificateItIsGiven() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("sasando-console-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let (terminalPKI, bankPKI) = (root + "/pki", root + "/bank")
+        try Provisioning(pkiDirectory: terminalPKI).ensureCertificateAuthority()
+        try Provisioning(pkiDirectory: bankPKI).ensureCertificateAuthority()   // stands in for the bank's web PKI
+        var configuration = SwitchConfiguration()
+        configuration.pkiDirectory = terminalPKI
+        configuration.consolePort = 0
+        configuration.consoleCertificateFile = bankPKI + "/server.pem"
+        configuration.consoleKeyFile = bankPKI + "/server-key.pem"
+        var logger = Logger(label: "console-server-test")
+        logger.logLevel = .critical
+        let database = try SasandoDatabase(url: "postgres://nobody@127.0.0.1:1/none", logger: logger)
+        let dependencies = ConsoleDependencies(database: database, businessDay: BusinessDayService(database: database),
+                                               settlement: SettlementService(database: database), logger: logger)
+
+        chmod(bankPKI + "/server-key.pem", 0o644)
+        do {
+            _ = try await buildApplication(configuration: configuration, dependencies: dependencies)
+            Issue.record("a console key readable by others was accepted")
+        } catch let refused as ConfigurationError {
+            #expect(refused.description.contains("readable by group or others"), "\(refused)")
+        }
+        chmod(bankPKI + "/server-key.pem", 0o600)
+
+        let (listening, listened) = AsyncStream<Int?>.makeStream()
+        let app = try await buildApplication(configuration: configuration, dependencies: dependencies, onListening: { port in
+            listened.yield(port)
+            listened.finish()
+        })
+        let services = ServiceGroup(services: [app], logger: logger)
+        let running = Task {
+            defer { listened.finish() }
+            try await services.run()
+        }
+        defer { running.cancel() }
+        var ports = listening.makeAsyncIterator()
+        let port = try #require(await ports.next() ?? nil, "the console did not listen")
+
+        try await Self.handshake(port: port, trusting: bankPKI + "/ca.pem")
+        await #expect(throws: (any Error).self, "a browser trusting only the terminal CA accepted the console") {
+            try await Self.handshake(port: port, trusting: terminalPKI + "/ca.pem")
+        }
+        await services.triggerGracefulShutdown()
+        try? await Task.sleep(for: .milliseconds(200))
+    }
+
+    /// A TLS handshake with the console, trusting only the CA at `caPath` (no host name check: the
+    /// test certificates name the demo host). Throws unless it completes.
+    static func handshake(port: Int, trusting caPath: String) async throws {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caPath))
+        tls.certificateVerification = .noHostnameVerification
+        let context = try NIOSSLContext(configuration: tls)
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: nil))
+                    try channel.pipeline.syncOperations.addHandler(HandshakeWatcher(promise: channel.eventLoop.makePromise()))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        defer { channel.close(promise: nil) }
+        let watcher = try await channel.pipeline.handler(type: HandshakeWatcher.self).get()
+        try await watcher.promise.futureResult.get()
+    }
+}
+
+/// Completes its promise when the TLS handshake does, fails it on the first error or on close.
+final class HandshakeWatcher: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    let promise: EventLoopPromise<Void>
+    private var done = false   // touched on the channel's event loop only
+
+    init(promise: EventLoopPromise<Void>) { self.promise = promise }
+
+    private func finish(_ result: Result<Void, any Error>) {
+        guard !done else { return }
+        done = true
+        promise.completeWith(result)
+    }
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls { finish(.success(())) }
+        context.fireUserInboundEventTriggered(event)
+    }
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        finish(.failure(error))
+        context.close(promise: nil)
+    }
+    func channelInactive(context: ChannelHandlerContext) {
+        finish(.failure(ChannelError.ioOnClosedChannel))
+        context.fireChannelInactive()
     }
 }
