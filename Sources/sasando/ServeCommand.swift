@@ -47,10 +47,11 @@ struct Serve: AsyncParsableCommand {
         let app = SwitchApplication(configuration: configuration, database: db, flows: flows, extraServices: [engine, console],
                                     sslContext: try SwitchApplication.loadServerTLS(pkiDirectory: configuration.pkiDirectory),
                                     logger: logger, businessDay: businessDay)
-        // Said once the pool runs (the group starts it): a warning, not a refusal, so a cluster set up
-        // before the application role existed still serves.
+        // Said once at start, on a connection of its own: a warning, not a refusal, so a cluster
+        // set up before the application role existed still serves; and the switch still starts
+        // (answering 91) when the database is down.
         let roleCheck = Task {
-            if (try? await db.connectedAsSuperuser()) == true {
+            if (try? await SasandoDatabase.connectsAsSuperuser(url: url, milliseconds: configuration.databaseWaitMilliseconds, logger: logger)) == true {
                 logger.warning("connected to PostgreSQL as a superuser, who can disable the ledger's triggers: connect as the application role sasando_app (`scripts/pg app-url`; README, \"Database roles\")")
             }
         }
