@@ -26,27 +26,8 @@ struct ConsoleServerTests {
         #expect(configuration.consoleHost == "127.0.0.1", "the console listens on this machine only unless told")
         var limits = ConsoleLimits()
         limits.connectionIdleSecondsMax = 1
-        var logger = Logger(label: "console-server-test")
-        logger.logLevel = .critical
-        // Never queried: no request reaches the router here.
-        let database = try SasandoDatabase(url: "postgres://nobody@127.0.0.1:1/none", logger: logger)
-        let (listening, listened) = AsyncStream<Int?>.makeStream()
-        let app = try await buildApplication(configuration: configuration, dependencies: ConsoleDependencies(
-            database: database, businessDay: BusinessDayService(database: database), settlement: SettlementService(database: database),
-            limits: limits, logger: logger), onListening: { port in
-                listened.yield(port)
-                listened.finish()
-            })
-        let services = ServiceGroup(services: [app], logger: logger)
-        let running = Task {
-            defer { listened.finish() }   // a server that never listens ends the wait below
-            try await services.run()
-        }
-        defer { running.cancel() }
-
-        var ports = listening.makeAsyncIterator()
-        let port = try #require(await ports.next() ?? nil, "the console did not listen")
-        let idle = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get()
+        let console = try await RunningConsole.start(configuration, limits: limits)
+        let idle = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: console.port).get()
         let opened = ContinuousClock.now
         // Nothing sent: no TLS handshake, no request. The server must close it, and not at once.
         // Polled: a wait on the close future could not be given up if it never comes.
@@ -59,10 +40,7 @@ struct ConsoleServerTests {
         #expect(closedBy, "still open after 6 s")
         #expect(waited >= .milliseconds(800), "closed after \(waited), before the bound")
         try? await idle.close()
-        await services.triggerGracefulShutdown()
-        // Not awaited: a connection the server kept would hold a graceful shutdown for ever; the
-        // deferred cancel ends the group whatever happened.
-        try? await Task.sleep(for: .milliseconds(200))
+        await console.stop()
     }
 
     /// Given a certificate of its own (the bank's web PKI), the console shows it: a browser that
@@ -79,41 +57,21 @@ struct ConsoleServerTests {
         configuration.consolePort = 0
         configuration.consoleCertificateFile = bankPKI + "/server.pem"
         configuration.consoleKeyFile = bankPKI + "/server-key.pem"
-        var logger = Logger(label: "console-server-test")
-        logger.logLevel = .critical
-        let database = try SasandoDatabase(url: "postgres://nobody@127.0.0.1:1/none", logger: logger)
-        let dependencies = ConsoleDependencies(database: database, businessDay: BusinessDayService(database: database),
-                                               settlement: SettlementService(database: database), logger: logger)
-
         chmod(bankPKI + "/server-key.pem", 0o644)
         do {
-            _ = try await buildApplication(configuration: configuration, dependencies: dependencies)
+            _ = try await buildApplication(configuration: configuration, dependencies: try RunningConsole.dependencies())
             Issue.record("a console key readable by others was accepted")
         } catch let refused as ConfigurationError {
             #expect(refused.description.contains("readable by group or others"), "\(refused)")
         }
         chmod(bankPKI + "/server-key.pem", 0o600)
 
-        let (listening, listened) = AsyncStream<Int?>.makeStream()
-        let app = try await buildApplication(configuration: configuration, dependencies: dependencies, onListening: { port in
-            listened.yield(port)
-            listened.finish()
-        })
-        let services = ServiceGroup(services: [app], logger: logger)
-        let running = Task {
-            defer { listened.finish() }
-            try await services.run()
-        }
-        defer { running.cancel() }
-        var ports = listening.makeAsyncIterator()
-        let port = try #require(await ports.next() ?? nil, "the console did not listen")
-
-        try await Self.handshake(port: port, trusting: bankPKI + "/ca.pem")
+        let console = try await RunningConsole.start(configuration)
+        try await Self.handshake(port: console.port, trusting: bankPKI + "/ca.pem")
         await #expect(throws: (any Error).self, "a browser trusting only the terminal CA accepted the console") {
-            try await Self.handshake(port: port, trusting: terminalPKI + "/ca.pem")
+            try await Self.handshake(port: console.port, trusting: terminalPKI + "/ca.pem")
         }
-        await services.triggerGracefulShutdown()
-        try? await Task.sleep(for: .milliseconds(200))
+        await console.stop()
     }
 
     /// A TLS handshake with the console, trusting only the CA at `caPath` (no host name check: the
@@ -134,6 +92,51 @@ struct ConsoleServerTests {
         defer { channel.close(promise: nil) }
         let watcher = try await channel.pipeline.handler(type: HandshakeWatcher.self).get()
         try await watcher.promise.futureResult.get()
+    }
+}
+
+/// A console built from a configuration and running in a service group of its own, on the port it
+/// got (the configuration's port 0 picks a free one).
+struct RunningConsole {
+    let port: Int
+    let services: ServiceGroup
+    let running: Task<Void, any Error>
+
+    /// Never queried: no request reaches the router in these tests.
+    static func dependencies(limits: ConsoleLimits = ConsoleLimits()) throws -> ConsoleDependencies {
+        var logger = Logger(label: "console-server-test")
+        logger.logLevel = .critical
+        let database = try SasandoDatabase(url: "postgres://nobody@127.0.0.1:1/none", logger: logger)
+        return ConsoleDependencies(database: database, businessDay: BusinessDayService(database: database),
+                                   settlement: SettlementService(database: database), limits: limits, logger: logger)
+    }
+
+    static func start(_ configuration: SwitchConfiguration, limits: ConsoleLimits = ConsoleLimits()) async throws -> RunningConsole {
+        let dependencies = try dependencies(limits: limits)
+        let (listening, listened) = AsyncStream<Int?>.makeStream()
+        let app = try await buildApplication(configuration: configuration, dependencies: dependencies, onListening: { port in
+            listened.yield(port)
+            listened.finish()
+        })
+        let services = ServiceGroup(services: [app], logger: dependencies.logger)
+        let running = Task {
+            defer { listened.finish() }   // a server that never listens ends the wait below
+            try await services.run()
+        }
+        var ports = listening.makeAsyncIterator()
+        guard let port = await ports.next() ?? nil else {
+            running.cancel()
+            throw ConfigurationError(description: "the console did not listen")
+        }
+        return RunningConsole(port: port, services: services, running: running)
+    }
+
+    /// A graceful shutdown, not awaited (a connection the server kept would hold it for ever), then
+    /// the group is cancelled whatever happened.
+    func stop() async {
+        await services.triggerGracefulShutdown()
+        try? await Task.sleep(for: .milliseconds(200))
+        running.cancel()
     }
 }
 

@@ -54,7 +54,7 @@ import Testing
                 for try await (user, elevated) in rows.decode((String, Bool).self) {
                     #expect(user == "sasando_app" && !elevated, "\(user) may create roles or databases, replicate or bypass row security")
                 }
-                // The journal rows a payment leaves, to aim the rewrites at real rows.
+                // An opening deposit (a journal, its postings), so the rewrites below have rows to aim at.
                 try await LedgerAccounts(database: app).openPaymentPoint(merchantID: try await Self.paymentPoint(app), openingDeposit: .rupiah(1_000))
                 for statement in [
                     // The ledger and the logs are append-only by privilege, whatever the triggers.
