@@ -129,6 +129,28 @@ public struct DatabaseUnavailable: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
+/// A statement the server refused, said in one line: its message and SQLSTATE, not the error's
+/// dump (which holds the whole statement); a refused privilege also says which role does what.
+public struct DatabaseRefusal: Error, CustomStringConvertible {
+    public let sqlState: String
+    public let description: String
+
+    /// Nil unless `error` (or the failing step of a transaction) carries the server's answer.
+    public init?(_ error: any Error) {
+        let transaction = error as? PostgresTransactionError
+        let inner = transaction.flatMap { $0.beginError ?? $0.closureError ?? $0.commitError } ?? error
+        guard let psql = inner as? PSQLError, let state = psql.serverInfo?[.sqlState],
+              let message = psql.serverInfo?[.message] else { return nil }
+        sqlState = state
+        var text = "PostgreSQL refused: \(message) (SQLSTATE \(state))"
+        if state == "42501" {
+            text += "; the switch and staff commands connect as the application role (`scripts/pg app-url`), "
+                + "`sasando db migrate` as the schema's owner (`scripts/pg url`)"
+        }
+        description = text
+    }
+}
+
 /// The PostgreSQL connection pool, run as a Service in the ServiceGroup.
 public final class SasandoDatabase: Service, Sendable {
     public let client: PostgresClient

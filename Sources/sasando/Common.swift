@@ -101,6 +101,10 @@ func withDatabase<T: Sendable>(_ options: DatabaseOptions, logger: Logger,
         } catch let refused as SettlementError {
             // A refusal with its reason (a date not closed, a range too long): exit 1 and say why.
             throw CommandFailure(refused.description)
+        } catch {
+            // The server's own refusal (a privilege, a constraint) in one line, not a dump of the statement.
+            if let refused = DatabaseRefusal(error) { throw CommandFailure(refused.description) }
+            throw error
         }
     }
 }

@@ -131,6 +131,13 @@ import Testing
                     let verify = try await SasandoCLI.run(binary, ["ledger", "verify"], environment: cli)
                     // The day's last step left one stray journal on the settled date (by the owner, on purpose).
                     #expect(verify.output.contains("no journal was added to a settled date after its settlement"), "\(verify.output)")
+                    // Migrations are the owner's: a changed schema is refused, in one line that says so.
+                    let changed = FileManager.default.temporaryDirectory.appendingPathComponent("schema-\(UUID().uuidString).sql").path
+                    try (IntegrationEnvironment.schemaSQL + "\n-- changed\n").write(toFile: changed, atomically: true, encoding: .utf8)
+                    defer { try? FileManager.default.removeItem(atPath: changed) }
+                    let migrate = try await SasandoCLI.run(binary, ["db", "migrate", "--schema", changed], environment: cli)
+                    #expect(migrate.status == 1 && migrate.output.contains("SQLSTATE 42501") && migrate.output.contains("schema's owner"),
+                            "\(migrate.output)")
                 } catch {
                     await h.stop()
                     throw error
