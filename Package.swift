@@ -62,6 +62,7 @@ let package = Package(
         .target(name: "SasandoLedger", dependencies: [
             "SasandoCore", "SasandoISO8583",
             .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -30,11 +30,14 @@ CREATE TABLE IF NOT EXISTS terminals (
     terminal_id   text PRIMARY KEY CHECK (length(terminal_id) = 8),
     merchant_id   text NOT NULL REFERENCES payment_points(merchant_id),
     status        text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'blocked')),
-    -- 32-byte MAC key (spec §7). In production this lives in an HSM; the simulator keeps it here.
-    mac_key       bytea NOT NULL CHECK (length(mac_key) = 32),
+    -- MAC key (spec §7): 61 bytes sealed under the switch's key-encryption key (AES-256-GCM, see
+    -- MACKeySealer), or 32 in clear for terminals provisioned before sealing. An HSM in production.
+    mac_key       bytea NOT NULL,
     created_at    timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS terminals_merchant ON terminals(merchant_id);
+ALTER TABLE terminals DROP CONSTRAINT IF EXISTS terminals_mac_key_check;
+ALTER TABLE terminals ADD CONSTRAINT terminals_mac_key_check CHECK (length(mac_key) IN (32, 61));
 
 -- Security and session audit trail: sign-ons, refusals, MAC failures, terminal/certificate mismatches.
 -- Customer IDs are never written here unmasked.

@@ -41,7 +41,35 @@ public struct AuditEvent: Sendable {
 /// Terminals, payment points and the audit trail.
 public struct TerminalDirectory: Sendable {
     public let database: SasandoDatabase
-    public init(database: SasandoDatabase) { self.database = database }
+    /// Seals the MAC keys it writes and opens sealed ones it reads; without one, keys are written
+    /// in clear and a sealed key cannot be read (`MACKeySealer`).
+    public let sealer: MACKeySealer?
+
+    public init(database: SasandoDatabase, sealer: MACKeySealer? = nil) {
+        self.database = database
+        self.sealer = sealer
+    }
+
+    /// The same directory, sealing with `sealer`.
+    public func sealing(with sealer: MACKeySealer?) -> TerminalDirectory {
+        TerminalDirectory(database: database, sealer: sealer)
+    }
+
+    /// The MAC key as stored: sealed when this directory has a sealer.
+    func stored(_ macKey: [UInt8], terminalID: String) throws -> ByteBuffer {
+        ByteBuffer(bytes: try sealer?.seal(macKey, terminalID: terminalID) ?? macKey)
+    }
+
+    /// The MAC key of a stored value: clear (32 bytes) as it is, sealed opened with the sealer.
+    func revealed(_ stored: ByteBuffer, terminalID: String) throws -> [UInt8] {
+        let bytes = Array(stored.readableBytesView)
+        if bytes.count == MACKeySealer.macKeyByteCount { return bytes }
+        guard let sealer else {
+            throw LedgerError("terminal \(terminalID): its MAC key is sealed and this process has no key-encryption key "
+                              + "(mac-key-encryption.key in the PKI folder)")
+        }
+        return try sealer.open(bytes, terminalID: terminalID)
+    }
 
     public func terminal(_ terminalID: String) async throws -> TerminalRecord? {
         let rows = try await database.client.query("""
@@ -54,7 +82,7 @@ public struct TerminalDirectory: Sendable {
                 terminalID: id, merchantID: merchant,
                 terminalStatus: EntityStatus(rawValue: status) ?? .blocked,
                 merchantStatus: EntityStatus(rawValue: merchantStatus) ?? .blocked,
-                macKey: Array(key.readableBytesView))
+                macKey: try revealed(key, terminalID: id))
         }
         return nil
     }
@@ -77,8 +105,9 @@ public struct TerminalDirectory: Sendable {
     /// and test terminals whose credentials the caller has just made. Provisioning uses
     /// `registerTerminal`, which never changes a live terminal.
     public func insertTerminal(terminalID: String, merchantID: String, macKey: [UInt8]) async throws {
+        let key = try stored(macKey, terminalID: terminalID)
         try await database.client.query("""
-            INSERT INTO terminals (terminal_id, merchant_id, mac_key) VALUES (\(terminalID), \(merchantID), \(ByteBuffer(bytes: macKey)))
+            INSERT INTO terminals (terminal_id, merchant_id, mac_key) VALUES (\(terminalID), \(merchantID), \(key))
             ON CONFLICT (terminal_id) DO UPDATE SET mac_key = EXCLUDED.mac_key, merchant_id = EXCLUDED.merchant_id
             """)
     }
@@ -96,14 +125,17 @@ public struct TerminalDirectory: Sendable {
     /// it against a database that already has these terminals (from another folder, or another
     /// working directory's default `.data`) cannot silently re-key live terminals.
     public func registerTerminal(terminalID: String, merchantID: String, macKey: [UInt8]) async throws -> Registration {
-        let key = ByteBuffer(bytes: macKey)
+        let key = try stored(macKey, terminalID: terminalID)
+        // The existing key, compared here: a sealed one differs from any new sealing of the same key.
         let rows = try await database.client.query("""
             WITH new AS (INSERT INTO terminals (terminal_id, merchant_id, mac_key) VALUES (\(terminalID), \(merchantID), \(key))
                          ON CONFLICT (terminal_id) DO NOTHING RETURNING 1)
-            SELECT EXISTS (SELECT 1 FROM new), coalesce((SELECT mac_key = \(key) FROM terminals WHERE terminal_id = \(terminalID)), false)
+            SELECT EXISTS (SELECT 1 FROM new), (SELECT mac_key FROM terminals WHERE terminal_id = \(terminalID))
             """)
-        for try await (created, sameKey) in rows.decode((Bool, Bool).self) {
-            return created ? .created : (sameKey ? .alreadyRegistered : .registeredWithAnotherKey)
+        for try await (created, existing) in rows.decode((Bool, ByteBuffer?).self) {
+            if created { return .created }
+            guard let existing else { break }
+            return (try? revealed(existing, terminalID: terminalID)) == macKey ? .alreadyRegistered : .registeredWithAnotherKey
         }
         throw LedgerError("terminal \(terminalID) not registered")
     }

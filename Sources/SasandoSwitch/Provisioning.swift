@@ -10,6 +10,10 @@ public struct Provisioning: Sendable {
     public static let caKeyFile = "ca-key.pem"
     public static let serverCertificateFile = "server.pem"
     public static let serverKeyFile = "server-key.pem"
+    /// The key that seals terminals' MAC keys in the database (`MACKeySealer`): 64 hex characters,
+    /// readable by its owner only. Every switch instance on one database needs the same file, as
+    /// it needs the same server key; without it, sealed keys cannot be read and sign-ons fail.
+    public static let keyEncryptionKeyFile = "mac-key-encryption.key"
 
     public let pkiDirectory: String
 
@@ -44,6 +48,33 @@ public struct Provisioning: Sendable {
         let server = try ca.issueServerCertificate(commonName: "sasando-switch", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1", "::1"])
         try write(server.certificatePEM, to: Self.serverCertificateFile, mode: 0o644)
         try write(server.privateKeyPEM, to: Self.serverKeyFile, mode: 0o600)
+    }
+
+    /// The MAC-key sealer of this PKI folder, creating its key on first use (in the folder only its
+    /// owner may enter, like the CA key).
+    public func ensureKeyEncryptionKey() throws -> MACKeySealer {
+        if let existing = try Self.keyEncryptionKey(pkiDirectory: pkiDirectory) { return existing }
+        try SecureFile.createPrivateDirectory(pkiDirectory)
+        let key = MACKey.generate()   // 32 random bytes, the same generator
+        try write(MACKey.hex(key) + "\n", to: Self.keyEncryptionKeyFile, mode: 0o600)
+        return MACKeySealer(keyBytes: key)
+    }
+
+    /// The MAC-key sealer of the PKI folder, or nil when it has no key-encryption key (a folder
+    /// provisioned before sealing: its terminals' keys are stored in clear). A key file others can
+    /// read, or one that is not 64 hex characters, is refused.
+    public static func keyEncryptionKey(pkiDirectory: String) throws -> MACKeySealer? {
+        let path = (pkiDirectory as NSString).appendingPathComponent(keyEncryptionKeyFile)
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        try SecureFile.requireOwnerOnly(path)
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigurationError(description: "cannot read \(path)")
+        }
+        do {
+            return MACKeySealer(keyBytes: try MACKey.parse(hex: text))
+        } catch {
+            throw ConfigurationError(description: "\(path) is not a key-encryption key (64 hex characters)")
+        }
     }
 
     private func write(_ text: String, to name: String, mode: mode_t) throws {
@@ -96,6 +127,8 @@ public struct Provisioning: Sendable {
             throw ConfigurationError(description: "prefixes too long for \(plan.count) terminals / \(plan.paymentPoints) payment points")
         }
         let (ca, _) = try ensureCertificateAuthority()
+        // New terminals' MAC keys go into the database sealed.
+        let directory = directory.sealing(with: try ensureKeyEncryptionKey())
         func id(_ prefix: String, _ n: Int, width: Int) -> String {
             let digits = String(n)
             return prefix + String(repeating: "0", count: width - digits.count) + digits

@@ -72,12 +72,22 @@ public struct SwitchApplication: Sendable {
             certificatePEM: try read("server.pem"), privateKeyPEM: try read("server-key.pem"), terminalCAPEM: try read("ca.pem"))
     }
 
+    /// The sealer for the terminals' MAC keys, from the PKI folder's key-encryption key (nil: a
+    /// folder provisioned before sealing, whose keys are stored in clear).
+    public static func loadMACKeySealer(pkiDirectory: String) throws -> MACKeySealer? {
+        do {
+            return try Provisioning.keyEncryptionKey(pkiDirectory: pkiDirectory)
+        } catch let refused as PKIError {
+            throw ConfigurationError(description: refused.description)
+        }
+    }
+
     public init(configuration: SwitchConfiguration, database: SasandoDatabase, flows: any TransactionFlows,
-                extraServices: [any Service] = [], sslContext: NIOSSLContext,
+                macKeySealer: MACKeySealer?, extraServices: [any Service] = [], sslContext: NIOSSLContext,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger,
                 businessDay: BusinessDayService? = nil) {
         self.database = database
-        self.directory = TerminalDirectory(database: database)
+        self.directory = TerminalDirectory(database: database, sealer: macKeySealer)
         self.registry = ConnectionRegistry()
         let factory = SessionFactory(directory: directory, flows: flows, registry: registry, logger: logger)
         let server = TerminalServer(

@@ -44,7 +44,9 @@ struct Serve: AsyncParsableCommand {
         let console = try await buildApplication(configuration: configuration, dependencies: ConsoleDependencies(
             database: db, businessDay: businessDay,
             settlement: SettlementService(database: db), metrics: metrics, logger: logger))
-        let app = SwitchApplication(configuration: configuration, database: db, flows: flows, extraServices: [engine, console],
+        let app = SwitchApplication(configuration: configuration, database: db, flows: flows,
+                                    macKeySealer: try SwitchApplication.loadMACKeySealer(pkiDirectory: configuration.pkiDirectory),
+                                    extraServices: [engine, console],
                                     sslContext: try SwitchApplication.loadServerTLS(pkiDirectory: configuration.pkiDirectory),
                                     logger: logger, businessDay: businessDay)
         // Said once at start, on a connection of its own: a warning, not a refusal, so a cluster

@@ -198,7 +198,9 @@ final class SwitchHarness: @unchecked Sendable {
         let businessDay = BusinessDayService(database: database, cutoverHourWITA: configuration.cutoverHourWITA,
                                              pollMilliseconds: businessDayPollMilliseconds, clock: clock)
         let flows = LedgerFlows(engine: engine, businessDay: businessDay, configuration: configuration, logger: logger)
-        let app = SwitchApplication(configuration: configuration, database: database, flows: flows, extraServices: [engine],
+        // The MAC keys provisioning sealed, opened with the key it made in the harness's PKI folder.
+        let app = SwitchApplication(configuration: configuration, database: database, flows: flows,
+                                    macKeySealer: try SwitchApplication.loadMACKeySealer(pkiDirectory: pki), extraServices: [engine],
                                     sslContext: try SwitchApplication.loadServerTLS(pkiDirectory: pki), logger: logger,
                                     businessDay: businessDay)
         // The database already runs in its own task; the group runs the engine, the cut-over scheduler and the listener.
