@@ -88,7 +88,7 @@ let package = Package(
         ]),
         // Staff console over HTTPS (Hummingbird): sessions, CSRF, roles, pages, /metrics.
         .target(name: "SasandoConsole", dependencies: [
-            "SasandoCore", "SasandoLedger", "SasandoPKI", "SasandoSettlement", "SasandoSwitch",
+            "SasandoCore", "SasandoLedger", "SasandoSettlement", "SasandoSwitch",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),

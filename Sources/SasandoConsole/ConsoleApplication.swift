@@ -6,7 +6,6 @@ import NIOSSL
 import Prometheus
 import SasandoCore
 import SasandoLedger
-import SasandoPKI
 import SasandoSettlement
 import SasandoSwitch
 import SasandoTransport
@@ -71,11 +70,7 @@ public enum ConsoleTLS {
             let hint = configuration.consoleCertificateFile == nil ? "; run `sasando provision demo` (scripts/run does)" : " (consoleCertificateFile, consoleKeyFile)"
             throw ConfigurationError(description: "console: cannot read \(certificatePath) and \(keyPath)\(hint)")
         }
-        do {
-            try SecureFile.requireOwnerOnly(keyPath)
-        } catch let refused as PKIError {
-            throw ConfigurationError(description: "console: \(refused.description)")
-        }
+        try ConfigurationError.requireOwnerOnly(keyPath, context: "console: ")
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(certificatePath).map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem)))

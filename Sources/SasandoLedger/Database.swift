@@ -234,30 +234,26 @@ public final class SasandoDatabase: Service, Sendable {
         }
     }
 
-    /// Whether this pool logs in as a superuser, who can disable the ledger's triggers and read the
-    /// host's files; the switch should run as the application role (README, "Database roles").
-    public func connectedAsSuperuser() async throws -> Bool {
-        try await Self.superuser(try await client.query(Self.superuserQuery))
-    }
-
-    /// The same of `url`, on a connection of its own, within `milliseconds`: `serve` asks before
-    /// its pool runs (a pool queried before it runs logs a warning and waits).
+    /// Whether `url` logs in as a superuser, who can disable the ledger's triggers and read the
+    /// host's files (the switch should run as the application role; README, "Database roles").
+    /// Asked on a connection of its own, within `milliseconds`: `serve` asks before its pool runs
+    /// (a pool queried before it runs logs a warning and waits).
     public static func connectsAsSuperuser(url: String, milliseconds: Int, logger: Logger) async throws -> Bool {
         let configuration = try DatabaseConfiguration.connection(url: url, connectWaitMilliseconds: milliseconds)
         return try await answerWithin(milliseconds: milliseconds) {
             let connection = try await PostgresConnection.connect(on: eventLoopGroup.next(), configuration: configuration, id: 0, logger: logger)
             let answer: Result<Bool, any Error>
-            do { answer = .success(try await superuser(try await connection.query(superuserQuery, logger: logger))) } catch { answer = .failure(error) }
+            do {
+                let rows = try await connection.query("SELECT rolsuper FROM pg_roles WHERE rolname = current_user", logger: logger)
+                var superuser = false
+                for try await value in rows.decode(Bool.self) { superuser = value }
+                answer = .success(superuser)
+            } catch {
+                answer = .failure(error)
+            }
             try? await connection.close()
             return try answer.get()
         }
-    }
-
-    private static let superuserQuery: PostgresQuery = "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
-
-    private static func superuser(_ rows: PostgresRowSequence) async throws -> Bool {
-        for try await superuser in rows.decode(Bool.self) { return superuser }
-        return false
     }
 
     private func appliedFingerprint() async throws -> String? {

@@ -3,6 +3,18 @@ import SasandoCore
 import SasandoLedger
 import SasandoPKI
 
+extension ConfigurationError {
+    /// `SecureFile.requireOwnerOnly`, refused as a configuration error (what `serve` reports at
+    /// start), its message after `context`.
+    public static func requireOwnerOnly(_ path: String, context: String = "") throws {
+        do {
+            try SecureFile.requireOwnerOnly(path)
+        } catch let refused as PKIError {
+            throw ConfigurationError(description: context + refused.description)
+        }
+    }
+}
+
 /// Creates the PKI and the terminals (files under a folder, rows in PostgreSQL). Idempotent: what
 /// exists is reused, never overwritten.
 public struct Provisioning: Sendable {
@@ -66,7 +78,7 @@ public struct Provisioning: Sendable {
     public static func keyEncryptionKey(pkiDirectory: String) throws -> MACKeySealer? {
         let path = (pkiDirectory as NSString).appendingPathComponent(keyEncryptionKeyFile)
         guard FileManager.default.fileExists(atPath: path) else { return nil }
-        try SecureFile.requireOwnerOnly(path)
+        try ConfigurationError.requireOwnerOnly(path)
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw ConfigurationError(description: "cannot read \(path)")
         }

@@ -5,7 +5,6 @@ import NIOPosix
 import NIOSSL
 import SasandoCore
 import SasandoLedger
-import SasandoPKI
 import SasandoSettlement
 import SasandoTransport
 import ServiceLifecycle
@@ -63,23 +62,9 @@ public struct SwitchApplication: Sendable {
             }
             return text
         }
-        do {
-            try SecureFile.requireOwnerOnly((pkiDirectory as NSString).appendingPathComponent("server-key.pem"))
-        } catch let refused as PKIError {
-            throw ConfigurationError(description: refused.description)
-        }
+        try ConfigurationError.requireOwnerOnly((pkiDirectory as NSString).appendingPathComponent("server-key.pem"))
         return try TLSSetup.serverContext(
             certificatePEM: try read("server.pem"), privateKeyPEM: try read("server-key.pem"), terminalCAPEM: try read("ca.pem"))
-    }
-
-    /// The sealer for the terminals' MAC keys, from the PKI folder's key-encryption key (nil: a
-    /// folder provisioned before sealing, whose keys are stored in clear).
-    public static func loadMACKeySealer(pkiDirectory: String) throws -> MACKeySealer? {
-        do {
-            return try Provisioning.keyEncryptionKey(pkiDirectory: pkiDirectory)
-        } catch let refused as PKIError {
-            throw ConfigurationError(description: refused.description)
-        }
     }
 
     public init(configuration: SwitchConfiguration, database: SasandoDatabase, flows: any TransactionFlows,

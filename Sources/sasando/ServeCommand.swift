@@ -45,7 +45,7 @@ struct Serve: AsyncParsableCommand {
             database: db, businessDay: businessDay,
             settlement: SettlementService(database: db), metrics: metrics, logger: logger))
         let app = SwitchApplication(configuration: configuration, database: db, flows: flows,
-                                    macKeySealer: try SwitchApplication.loadMACKeySealer(pkiDirectory: configuration.pkiDirectory),
+                                    macKeySealer: try Provisioning.keyEncryptionKey(pkiDirectory: configuration.pkiDirectory),
                                     extraServices: [engine, console],
                                     sslContext: try SwitchApplication.loadServerTLS(pkiDirectory: configuration.pkiDirectory),
                                     logger: logger, businessDay: businessDay)

@@ -21,10 +21,14 @@ import Testing
         return try #require(components.string)
     }
 
-    static func withDatabase<T>(_ url: String, _ body: (SasandoDatabase) async throws -> T) async throws -> T {
+    static let quiet: Logger = {
         var logger = Logger(label: "application-role-test")
         logger.logLevel = .critical
-        let database = try SasandoDatabase(url: url, connectionsMax: 2, logger: logger)
+        return logger
+    }()
+
+    static func withDatabase<T>(_ url: String, _ body: (SasandoDatabase) async throws -> T) async throws -> T {
+        let database = try SasandoDatabase(url: url, connectionsMax: 2, logger: quiet)
         let running = Task { try await database.run() }
         defer { running.cancel() }
         return try await body(database)
@@ -46,8 +50,9 @@ import Testing
     @Test func whatTheApplicationMustNeverDoIsRefusedByPrivilege() async throws {
         try await IsolatedDatabase.using { isolated in
             try await Self.withDatabase(isolated.url) { try await $0.migrate(schemaSQL: IntegrationEnvironment.schemaSQL) }
-            try await Self.withDatabase(try Self.applicationURL(database: isolated.name)) { app in
-                #expect(try await app.connectedAsSuperuser() == false)
+            let url = try Self.applicationURL(database: isolated.name)
+            #expect(try await SasandoDatabase.connectsAsSuperuser(url: url, milliseconds: 10_000, logger: Self.quiet) == false)
+            try await Self.withDatabase(url) { app in
                 let rows = try await app.client.query("""
                     SELECT current_user::text, rolcreaterole OR rolcreatedb OR rolreplication OR rolbypassrls FROM pg_roles WHERE rolname = current_user
                     """)
@@ -114,7 +119,7 @@ import Testing
                 let h = try await SwitchHarness.start(terminals: 2, paymentPoints: 2, databaseURL: url, migrated: true,
                                                       businessDayPollMilliseconds: 100)
                 do {
-                    #expect(try await h.database.connectedAsSuperuser() == false)
+                    #expect(try await SasandoDatabase.connectsAsSuperuser(url: url, milliseconds: 10_000, logger: Self.quiet) == false)
                     try await SettlementTests().run(h, owner: owner)
 
                     let cli = ["SASANDO_DATABASE_URL": url]

@@ -12,7 +12,7 @@ struct MACKeysAtRestTests {
     @Test func provisionedKeysAreSealedAndTheSwitchStillChecksMACs() async throws {
         let h = try await SwitchHarness.start(terminals: 2)
         do {
-            let sealer = try #require(try SwitchApplication.loadMACKeySealer(pkiDirectory: h.pkiDirectory), "provisioning made no key-encryption key")
+            let sealer = try #require(try Provisioning.keyEncryptionKey(pkiDirectory: h.pkiDirectory), "provisioning made no key-encryption key")
             for folder in h.folders {
                 let id = folder.info.terminalID
                 let rows = try await h.database.client.query("SELECT mac_key FROM terminals WHERE terminal_id = \(id)")

@@ -200,7 +200,7 @@ final class SwitchHarness: @unchecked Sendable {
         let flows = LedgerFlows(engine: engine, businessDay: businessDay, configuration: configuration, logger: logger)
         // The MAC keys provisioning sealed, opened with the key it made in the harness's PKI folder.
         let app = SwitchApplication(configuration: configuration, database: database, flows: flows,
-                                    macKeySealer: try SwitchApplication.loadMACKeySealer(pkiDirectory: pki), extraServices: [engine],
+                                    macKeySealer: try Provisioning.keyEncryptionKey(pkiDirectory: pki), extraServices: [engine],
                                     sslContext: try SwitchApplication.loadServerTLS(pkiDirectory: pki), logger: logger,
                                     businessDay: businessDay)
         // The database already runs in its own task; the group runs the engine, the cut-over scheduler and the listener.
