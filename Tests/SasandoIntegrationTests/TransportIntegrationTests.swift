@@ -171,7 +171,13 @@ struct TransportIntegrationTests {
                 try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: harness.port).get()
             }
             var idle: [Channel] = []
-            for _ in 0..<4 { idle.append(try await plainSocket()) }
+            // One at a time, each given time to be taken in: the switch numbers connections as its
+            // event loops take them in, and two sockets taken in at once by two loops may be
+            // numbered either way, which would make "the oldest" another socket than idle[0].
+            for _ in 0..<4 {
+                idle.append(try await plainSocket())
+                try await Task.sleep(for: .milliseconds(50))
+            }
             try await Task.sleep(for: .milliseconds(300))
             let allOpen = idle.allSatisfy { $0.isActive }
             #expect(allOpen, "within the budget, a socket waits for its handshake (up to 10 s)")
