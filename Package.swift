@@ -150,7 +150,7 @@ let package = Package(
             .product(name: "PostgresNIO", package: "postgres-nio"),
         ]),
         // Pure logic of the ledger module (no database).
-        .testTarget(name: "SasandoLedgerTests", dependencies: ["SasandoLedger", "SasandoCore", "SasandoISO8583", .product(name: "NIOSSL", package: "swift-nio-ssl")]),
+        .testTarget(name: "SasandoLedgerTests", dependencies: ["SasandoLedger", "SasandoCore", "SasandoISO8583", .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]),
         // Pure logic of the load generator (no switch, no database).
         .testTarget(name: "SasandoLoadTests", dependencies: ["SasandoLoad"]),
         .testTarget(name: "SasandoSwitchTests", dependencies: [

@@ -283,13 +283,25 @@ public final class PostingEngine: Service, Sendable {
     struct BatchAbandoned: Error { let reason: String }
 
     /// Bounds the time before COMMIT: if the database does not get that far in time, the batch is
-    /// abandoned (it will roll back, because it checks the phase before committing).
-    private func withBatchDeadline<T: Sendable>(phase: PhaseBox, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    /// abandoned (it will roll back, because it checks the phase before committing). The group
+    /// still waits for `body` (a query's future cannot be cancelled); the database's own timeouts,
+    /// set by the snapshot, end it. Cancelled (the engine stopping), a batch is not abandoned: it
+    /// is decided, as every queued request is.
+    func withBatchDeadline<T: Sendable>(phase: PhaseBox, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let milliseconds = databaseWaitMilliseconds
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await body() }
             group.addTask {
-                try? await Task.sleep(for: .milliseconds(milliseconds))
+                // A timer on the database's event loop (the task's executor), not `Task.sleep`:
+                // that is a libdispatch timer, whose threads were woken for every batch (about a
+                // quarter of the engine's context switches at batches of one).
+                let timer = SasandoDatabase.taskExecutor.eventLoop.scheduleTask(in: .milliseconds(Int64(milliseconds))) {}
+                await withTaskCancellationHandler {
+                    _ = try? await timer.futureResult.get()
+                } onCancel: {
+                    timer.cancel()
+                }
+                guard !Task.isCancelled else { return nil }
                 let abandoned = phase.state.withLock { p -> Bool in
                     if p == BatchPhase.working { p = BatchPhase.abandoned; return true }
                     return false

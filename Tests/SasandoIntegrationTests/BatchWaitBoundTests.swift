@@ -189,7 +189,7 @@ struct AccountRowLock {
                 tookIt.yield()
                 for await _ in released { break }
                 // batchQuery: the server may have ended this session (PostgresNIO's query would hang).
-                try await c.batchQuery("ROLLBACK", logger: logger).get()
+                _ = try await c.batchQuery("ROLLBACK", logger: logger).get()
             }
         }
         for await _ in taken { break }

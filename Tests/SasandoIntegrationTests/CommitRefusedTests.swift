@@ -113,7 +113,7 @@ import Testing
             try await database.client.withConnection { connection in
                 var pid: Int32 = 0
                 for try await p in try await connection.query("SELECT pg_backend_pid()", logger: logger).decode(Int32.self) { pid = p }
-                try await database.client.withConnection { other in
+                _ = try await database.client.withConnection { other in
                     try await other.query("SELECT pg_terminate_backend(\(pid))", logger: logger)
                 }
                 for _ in 0..<250 where !connection.isClosed { try await Task.sleep(for: .milliseconds(20)) }
