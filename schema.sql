@@ -38,6 +38,21 @@ CREATE TABLE IF NOT EXISTS terminals (
 CREATE INDEX IF NOT EXISTS terminals_merchant ON terminals(merchant_id);
 ALTER TABLE terminals DROP CONSTRAINT IF EXISTS terminals_mac_key_check;
 ALTER TABLE terminals ADD CONSTRAINT terminals_mac_key_check CHECK (length(mac_key) IN (32, 61));
+-- A terminal belongs to one payment point for life, as a terminal ID belongs to one merchant
+-- contract: a device that moves to another shop is provisioned again under a new terminal ID. The
+-- posting engine relies on it: a reversal locks its terminal's payment point's deposit, which is its
+-- payment's, so a payment and its reversal at two instances are decided one after the other. (Moved
+-- between them, the two would lock different deposits and could each miss the other.) The terminal
+-- ID is also the associated data of its sealed MAC key.
+CREATE OR REPLACE FUNCTION sasando_refuse_terminal_move() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'terminal % stays with payment point %: provision a new terminal ID for another payment point',
+        OLD.terminal_id, OLD.merchant_id USING ERRCODE = 'integrity_constraint_violation';
+END $$;
+DROP TRIGGER IF EXISTS terminals_stay_with_payment_point ON terminals;
+CREATE TRIGGER terminals_stay_with_payment_point BEFORE UPDATE ON terminals
+    FOR EACH ROW WHEN (NEW.merchant_id IS DISTINCT FROM OLD.merchant_id OR NEW.terminal_id IS DISTINCT FROM OLD.terminal_id)
+    EXECUTE FUNCTION sasando_refuse_terminal_move();
 
 -- Security and session audit trail: sign-ons, refusals, MAC failures, terminal/certificate mismatches.
 -- Customer IDs are never written here unmasked.

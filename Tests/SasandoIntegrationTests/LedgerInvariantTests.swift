@@ -192,6 +192,35 @@ import Testing
         await f.stop()
     }
 
+    /// A terminal never moves to another payment point (a reversal's deposit lock relies on it):
+    /// refused by the database, whoever asks; its status still changes.
+    @Test func aTerminalStaysWithItsPaymentPoint() async throws {
+        let f = try await Fixture()
+        let terminal = "M" + String((0..<7).map { _ in "0123456789".randomElement()! })
+        let elsewhere = "M" + f.merchant.dropFirst()
+        let directory = TerminalDirectory(database: f.database)
+        try await directory.insertTerminal(terminalID: terminal, merchantID: f.merchant, macKey: Array(repeating: 3, count: 32))
+        try await directory.upsertPaymentPoint(merchantID: elsewhere, name: "another payment point")
+        func refusal(_ sql: PostgresQuery) async -> String? {
+            do { try await f.client.query(sql); return nil } catch let error as PSQLError {
+                return "\(error.serverInfo?[.sqlState] ?? "?") \(error.serverInfo?[.message] ?? "")"
+            } catch { return "\(error)" }
+        }
+        let moved = await refusal("UPDATE terminals SET merchant_id = \(elsewhere) WHERE terminal_id = \(terminal)")
+        #expect(moved?.hasPrefix("23000 terminal \(terminal) stays with payment point \(f.merchant)") == true, "\(moved ?? "not refused")")
+        let renamed = await refusal("UPDATE terminals SET terminal_id = 'Z0000001' WHERE terminal_id = \(terminal)")
+        #expect(renamed?.hasPrefix("23000 ") == true, "\(renamed ?? "not refused")")
+        // Re-keying through the bench's upsert to another payment point is refused the same way.
+        await #expect(throws: PSQLError.self) {
+            try await directory.insertTerminal(terminalID: terminal, merchantID: elsewhere, macKey: Array(repeating: 4, count: 32))
+        }
+        // What does change: its status, and its key under the same payment point.
+        #expect(await refusal("UPDATE terminals SET status = 'blocked' WHERE terminal_id = \(terminal)") == nil)
+        try await directory.insertTerminal(terminalID: terminal, merchantID: f.merchant, macKey: Array(repeating: 5, count: 32))
+        #expect(try await Fixture.int(f.client, "SELECT count(*) FROM terminals WHERE terminal_id = \(terminal) AND merchant_id = \(f.merchant) AND status = 'blocked'") == 1)
+        await f.stop()
+    }
+
     /// Balanced journals are not enough: a payment posted twice over on both sides balances, and
     /// its balances still equal its postings. `ledger verify` holds every approved payment's
     /// postings against what its terminal was told (found by a review that doubled them with a
