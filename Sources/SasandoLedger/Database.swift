@@ -56,6 +56,16 @@ public struct DatabaseTLS: Sendable, Equatable {
         if let rootCertificatePath { tls.trustRoots = .file(rootCertificatePath) }
         return tls
     }
+
+    /// PostgresNIO's choice for the mode: no TLS, TLS if offered, or TLS required (the pool and a
+    /// single connection spell these with types of their own, built by the caller).
+    func choose<T>(disable: T, prefer: (TLSConfiguration) throws -> T, require: (TLSConfiguration) throws -> T) rethrows -> T {
+        switch mode {
+        case .disable: return disable
+        case .prefer: return try prefer(tlsConfiguration)
+        case .require, .verifyCA, .verifyFull: return try require(tlsConfiguration)
+        }
+    }
 }
 
 public enum DatabaseConfiguration {
@@ -73,13 +83,8 @@ public enum DatabaseConfiguration {
             throw DatabaseURLError(description: "SASANDO_DATABASE_URL must look like postgres://user@host:port/database, got \(redacted(url: url))")
         }
         let database = String(components.path.drop(while: { $0 == "/" }))
-        let tls: PostgresClient.Configuration.TLS
-        let setting = try DatabaseTLS(components)
-        switch setting.mode {
-        case .disable: tls = .disable
-        case .prefer: tls = .prefer(setting.tlsConfiguration)
-        case .require, .verifyCA, .verifyFull: tls = .require(setting.tlsConfiguration)
-        }
+        let tls: PostgresClient.Configuration.TLS = try DatabaseTLS(components).choose(
+            disable: .disable, prefer: { .prefer($0) }, require: { .require($0) })
         var configuration = PostgresClient.Configuration(
             host: host, port: components.port ?? 5432,
             username: components.user ?? "postgres", password: components.password,
@@ -96,13 +101,10 @@ public enum DatabaseConfiguration {
     public static func connection(url: String, connectWaitMilliseconds: Int) throws -> PostgresConnection.Configuration {
         let pool = try client(url: url, connectWaitMilliseconds: connectWaitMilliseconds)
         guard let host = pool.host else { throw DatabaseURLError(description: "no host in \(redacted(url: url))") }
-        let setting = try DatabaseTLS(components(url))
-        let tls: PostgresConnection.Configuration.TLS
-        switch setting.mode {
-        case .disable: tls = .disable
-        case .prefer: tls = .prefer(try NIOSSLContext(configuration: setting.tlsConfiguration))
-        case .require, .verifyCA, .verifyFull: tls = .require(try NIOSSLContext(configuration: setting.tlsConfiguration))
-        }
+        let tls: PostgresConnection.Configuration.TLS = try DatabaseTLS(components(url)).choose(
+            disable: .disable,
+            prefer: { .prefer(try NIOSSLContext(configuration: $0)) },
+            require: { .require(try NIOSSLContext(configuration: $0)) })
         var configuration = PostgresConnection.Configuration(
             host: host, port: pool.port ?? 5432, username: pool.username, password: pool.password, database: pool.database,
             tls: tls)
