@@ -85,7 +85,8 @@ extension PostingEngine {
                 billProducts.append(r.product ?? ""); billCustomers.append(r.customerID ?? "")
             }
             // A reversal locks its payment point's deposit too (its terminal's, which was its
-            // payment's: schema.sql refuses to move a terminal to another payment point): a payment and its reversal at two instances then never decide side by side on
+            // payment's: schema.sql refuses to move a terminal to another payment point): a
+            // payment and its reversal at two instances then never decide side by side on
             // snapshots that miss each other (the reversal answered 25 while the payment was
             // approved), and every batch holds its deposits before any other account, in id order,
             // so two instances' reversals cannot deadlock on them.
