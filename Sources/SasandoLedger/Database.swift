@@ -189,15 +189,9 @@ public final class SasandoDatabase: Service, Sendable {
     /// never fails a waiting query, so a one-shot command checks first (without this, a stopped
     /// server or a typo in the URL looked like a command that hung).
     public static func probe(url: String, milliseconds: Int, logger: Logger) async throws {
-        let configuration = try DatabaseConfiguration.connection(url: url, connectWaitMilliseconds: milliseconds)
         let where_ = DatabaseConfiguration.redacted(url: url)
         do {
-            // Bounded as a whole: a server that accepts TCP but never answers the startup would
-            // outlast the connect timeout.
-            try await Self.answerWithin(milliseconds: milliseconds) {
-                let connection = try await PostgresConnection.connect(on: eventLoopGroup.next(), configuration: configuration, id: 0, logger: logger)
-                try await connection.close()
-            }
+            try await withOwnConnection(url: url, milliseconds: milliseconds, logger: logger) { _ in }
         } catch let error as DatabaseUnavailable {
             throw DatabaseUnavailable("cannot connect to PostgreSQL at \(where_): \(error.description)")
         } catch let error as PSQLError {
@@ -241,18 +235,24 @@ public final class SasandoDatabase: Service, Sendable {
     /// Asked on a connection of its own, within `milliseconds`: `serve` asks before its pool runs
     /// (a pool queried before it runs logs a warning and waits).
     public static func connectsAsSuperuser(url: String, milliseconds: Int, logger: Logger) async throws -> Bool {
+        try await withOwnConnection(url: url, milliseconds: milliseconds, logger: logger) { connection in
+            let rows = try await connection.query("SELECT rolsuper FROM pg_roles WHERE rolname = current_user", logger: logger)
+            var superuser = false
+            for try await value in rows.decode(Bool.self) { superuser = value }
+            return superuser
+        }
+    }
+
+    /// One connection of its own for `body`, closed afterwards whatever `body` did; the whole of it
+    /// bounded by `milliseconds` (a server that accepts TCP but never answers the startup would
+    /// outlast the connect timeout).
+    private static func withOwnConnection<T: Sendable>(url: String, milliseconds: Int, logger: Logger,
+                                                       _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let configuration = try DatabaseConfiguration.connection(url: url, connectWaitMilliseconds: milliseconds)
         return try await answerWithin(milliseconds: milliseconds) {
             let connection = try await PostgresConnection.connect(on: eventLoopGroup.next(), configuration: configuration, id: 0, logger: logger)
-            let answer: Result<Bool, any Error>
-            do {
-                let rows = try await connection.query("SELECT rolsuper FROM pg_roles WHERE rolname = current_user", logger: logger)
-                var superuser = false
-                for try await value in rows.decode(Bool.self) { superuser = value }
-                answer = .success(superuser)
-            } catch {
-                answer = .failure(error)
-            }
+            let answer: Result<T, any Error>
+            do { answer = .success(try await body(connection)) } catch { answer = .failure(error) }
             try? await connection.close()
             return try answer.get()
         }

@@ -12,8 +12,10 @@ import Crypto
 public struct MACKeySealer: Sendable {
     public static let keyByteCount = 32
     public static let macKeyByteCount = 32
-    public static let sealedByteCount = 1 + 12 + macKeyByteCount + 16
     static let version: UInt8 = 1
+    static let nonceByteCount = 12
+    static let tagByteCount = 16
+    public static let sealedByteCount = 1 + nonceByteCount + macKeyByteCount + tagByteCount
 
     private let key: SymmetricKey
 
@@ -35,7 +37,9 @@ public struct MACKeySealer: Sendable {
         guard stored.count == Self.sealedByteCount, stored[0] == Self.version else {
             throw LedgerError("terminal \(terminalID): the stored MAC key is not in a sealed form this release reads")
         }
-        let box = try AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: stored[1..<13]), ciphertext: stored[13..<45], tag: stored[45...])
+        let ciphertextStart = 1 + Self.nonceByteCount, tagStart = ciphertextStart + Self.macKeyByteCount
+        let box = try AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: stored[1..<ciphertextStart]),
+                                        ciphertext: stored[ciphertextStart..<tagStart], tag: stored[tagStart...])
         do {
             return Array(try AES.GCM.open(box, using: key, authenticating: Array(terminalID.utf8)))
         } catch {
