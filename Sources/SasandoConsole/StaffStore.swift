@@ -170,11 +170,11 @@ public struct StaffStore: Sendable {
         let token = Self.randomToken()
         let csrf = Self.randomToken()
         let digest = Self.digest(token)
-        try await queries.query("""
+        _ = try await queries.query("""
             DELETE FROM staff_sessions
             WHERE expires_at < now() OR last_seen_at < now() - make_interval(secs => \(Double(limits.sessionIdleSecondsMax)))
             """)
-        try await queries.query("""
+        _ = try await queries.query("""
             INSERT INTO staff_sessions (token_sha256, username, csrf_token, expires_at, remote_address)
             VALUES (\(digest), \(username), \(csrf), now() + make_interval(secs => \(Double(limits.sessionSecondsMax))), \(remoteAddress))
             """)
@@ -200,7 +200,7 @@ public struct StaffStore: Sendable {
 
     public func deleteSession(token: String) async throws {
         guard Self.looksLikeToken(token) else { return }
-        try await queries.query("DELETE FROM staff_sessions WHERE token_sha256 = \(Self.digest(token))")
+        _ = try await queries.query("DELETE FROM staff_sessions WHERE token_sha256 = \(Self.digest(token))")
     }
 
     // MARK: Throttling
@@ -248,14 +248,14 @@ public struct StaffStore: Sendable {
         async let client = locked(column: "remote_address", value: address, failuresMax: limits.loginFailuresPerAddressMax, excluding: id)
         let (u, c) = try await (user, client)
         let lockedOut = u || c
-        if lockedOut { try await queries.query("DELETE FROM staff_login_failures WHERE id = \(id)") }
+        if lockedOut { _ = try await queries.query("DELETE FROM staff_login_failures WHERE id = \(id)") }
         return LoginAttempt(id: id, throttleKey: key, auditName: key == typedUsername ? key : Self.unknownUser, lockedOut: lockedOut)
     }
 
     /// The password was right: this attempt and the user's earlier failures no longer count (the
     /// audit trail keeps them); failures older than a day are pruned.
     public func loginSucceeded(_ attempt: LoginAttempt) async throws {
-        try await queries.query("""
+        _ = try await queries.query("""
             DELETE FROM staff_login_failures WHERE id = \(attempt.id) OR username = \(attempt.throttleKey) OR occurred_at < now() - interval '1 day'
             """)
     }
@@ -286,7 +286,7 @@ public struct StaffStore: Sendable {
     // MARK: Audit
 
     public func audit(actor: String, event: String, detail: String = "", address: String?) async throws {
-        try await queries.query("""
+        _ = try await queries.query("""
             INSERT INTO audit_events (actor, event, detail, remote_address)
             VALUES (\(String(actor.prefix(64))), \(event), \(detail), \(address))
             """)

@@ -538,7 +538,10 @@ struct ConsoleRouterTests {
             let terminal = "CT" + String(format: "%06d", Int.random(in: 0...999_999))
             let directory = TerminalDirectory(database: fixture.database)
             try await directory.insertTerminal(terminalID: terminal, merchantID: fixture.merchantID, macKey: Array(repeating: 7, count: 32))
-            func status() async throws -> TerminalListing? { try await directory.terminals(merchantID: fixture.merchantID).first }
+            func status() async throws -> TerminalListing? {
+                let listings = try await directory.terminals(merchantID: fixture.merchantID)
+                return listings.first
+            }
 
             let operatorSession = try await client.login(fixture.operatorName)
             let list = String(buffer: try await client.get("/terminals?merchant=\(fixture.merchantID)", cookie: operatorSession.cookie).body)
