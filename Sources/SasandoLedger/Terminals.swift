@@ -139,12 +139,4 @@ public struct TerminalDirectory: Sendable {
         }
         throw LedgerError("terminal \(terminalID) not registered")
     }
-
-    public func setTerminalStatus(_ terminalID: String, _ status: EntityStatus) async throws {
-        try await database.client.query("UPDATE terminals SET status = \(status.rawValue) WHERE terminal_id = \(terminalID)")
-    }
-
-    public func setPaymentPointStatus(_ merchantID: String, _ status: EntityStatus) async throws {
-        try await database.client.query("UPDATE payment_points SET status = \(status.rawValue) WHERE merchant_id = \(merchantID)")
-    }
 }

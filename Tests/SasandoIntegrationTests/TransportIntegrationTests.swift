@@ -357,7 +357,9 @@ struct TransportIntegrationTests {
 
     @Test func blockedTerminalSignOnGets05() async throws {
         try await withHarness { harness in
-            try await harness.directory.setTerminalStatus(harness.folders[2].info.terminalID, .blocked)
+            let change = try await harness.directory.changeTerminalStatus(harness.folders[2].info.terminalID, to: .blocked,
+                                                                          actor: "test", reason: "reported stolen")
+            #expect(change.outcome == .changed)
             let (client, requests, _) = try await harness.connect(2)
             let response = try await client.send(requests.signOn())
             #expect(response[39] == "05")
