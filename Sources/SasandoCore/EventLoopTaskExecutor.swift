@@ -4,7 +4,7 @@ import NIOCore
 /// loop's thread, so do its child tasks, and it comes back to that thread after every await of
 /// something with no executor of its own (a continuation, a default actor).
 ///
-/// Used twice (README, "Seventh round"):
+/// Used twice (`loadtest/RESULTS.md`, "Seventh round"):
 /// - a terminal request runs on its connection's loop: no hop to the global pool to start it and
 ///   none back to write its answer (the pool had spent twice the loops' CPU at 2,000/s);
 /// - the posting dispatcher runs on the database's I/O thread, where its statements' answers
