@@ -139,7 +139,7 @@ struct ConsolePages: Sendable {
                    count(r.id)::int8,
                    coalesce(sum(p.amount_sen) FILTER (WHERE r.id IS NOT NULL), 0)::int8
             FROM transactions p
-            LEFT JOIN transactions r ON r.original_id = p.id AND r.kind = 'reversal' AND r.journal_id IS NOT NULL
+            LEFT JOIN transactions r ON r.original_id = p.id AND r.journal_id IS NOT NULL
             WHERE p.business_date = \(date)::date AND p.kind = 'payment'
             """)
         for try await row in totals.decode((Int64, Int64, Int64, Int64, Int64, Int64).self) { approved = row }

@@ -81,13 +81,13 @@ public struct LedgerVerifier: Sendable {
             FROM transactions r JOIN transactions p
               ON p.terminal_id = r.terminal_id AND p.stan = r.original_stan AND p.transmitted_at = r.original_transmitted_at
             WHERE r.kind = 'reversal' AND r.response_code = '25' AND p.kind = 'payment' AND p.journal_id IS NOT NULL
-              AND NOT EXISTS (SELECT 1 FROM transactions x WHERE x.original_id = p.id AND x.kind = 'reversal' AND x.journal_id IS NOT NULL)
+              AND NOT EXISTS (SELECT 1 FROM transactions x WHERE x.original_id = p.id AND x.journal_id IS NOT NULL)
             """),
         Check(name: "paid bills belong to approved, unreversed payments", sql: """
             SELECT b.product || ' ' || b.period || ' (transaction ' || b.transaction_id || ')' FROM paid_bills b
             JOIN transactions t ON t.id = b.transaction_id
             WHERE t.kind <> 'payment' OR t.response_code <> '00'
-               OR EXISTS (SELECT 1 FROM transactions r WHERE r.original_id = t.id AND r.kind = 'reversal' AND r.journal_id IS NOT NULL)
+               OR EXISTS (SELECT 1 FROM transactions r WHERE r.original_id = t.id AND r.journal_id IS NOT NULL)
             """),
         Check(name: "every settlement batch equals its settlement and commission journals", sql: """
             SELECT 'settlement ' || b.business_date || ': batch net payable ' || b.net_payable_sen || ', journals ' || coalesce(s.payable, 0)

@@ -158,20 +158,16 @@ extension PostingEngine {
         s.accountIDs = ids
 
         // Originals of reversals, and their postings (append-only: no lock needed). Reversals are
-        // rare (a terminal reverses after a timeout), so they keep their own statements.
+        // rare (a terminal reverses after a timeout), so they keep their own statements. "Already
+        // reversed" names no kind: only reversals have an original (a CHECK), and so it matches
+        // one index alone, transactions_posted_reversal_by_original (schema.sql says why).
         let reversals = requests.filter { $0.kind == .reversal }
         var originalJournalIDs: [Int64] = []
         if !reversals.isEmpty {
-            let originals = try await connection.batchQuery("""
-                SELECT t.id, t.terminal_id, t.stan, t.transmitted_at, t.kind, t.response_code, coalesce(t.journal_id, 0),
-                       t.amount_sen, t.fee_sen, t.merchant_id, t.business_date::text,
-                       EXISTS (SELECT 1 FROM transactions r WHERE r.original_id = t.id AND r.kind = 'reversal' AND r.journal_id IS NOT NULL),
-                       pg_try_advisory_xact_lock_shared(\(SettlementLock.classID), t.business_date - date '2000-01-01')
-                FROM transactions t
-                JOIN unnest(\(reversals.map(\.terminalID))::text[], \(reversals.map { $0.originalSTAN ?? "" })::text[],
-                            \(reversals.map { $0.originalTransmittedAt ?? "" })::text[]) AS k(tid, stan, tm)
-                  ON t.terminal_id = k.tid AND t.stan = k.stan AND t.transmitted_at = k.tm
-                """, logger: logger).get()
+            let originals = try await connection.batchQuery(
+                Self.reversalOriginalsQuery(terminalIDs: reversals.map(\.terminalID), stans: reversals.map { $0.originalSTAN ?? "" },
+                                            transmittedAt: reversals.map { $0.originalTransmittedAt ?? "" }),
+                logger: logger).get()
             // The settlement lock of each original's date, shared, taken here (SettlementLock): the
             // settled dates below are read by a later statement, so they include a settlement that
             // committed before this one got the lock.
@@ -317,6 +313,23 @@ extension PostingEngine {
             if cache.count + new.count > PostingLimits.accountIDCacheEntriesMax { cache.removeAll(keepingCapacity: true) }
             cache.merge(new) { a, _ in a }
         }
+    }
+
+    /// The originals of a batch's reversals, by the key each reversal names (field 90): the row,
+    /// whether a posted reversal of it exists, and its date's settlement lock, taken shared. A
+    /// statement of its own (not in the snapshot function), so its plan is made per batch;
+    /// `ReversalLookupPlanTests` holds that plan to index look-ups on a database whose statistics
+    /// predate its reversals.
+    static func reversalOriginalsQuery(terminalIDs: [String], stans: [String], transmittedAt: [String]) -> PostgresQuery {
+        """
+        SELECT t.id, t.terminal_id, t.stan, t.transmitted_at, t.kind, t.response_code, coalesce(t.journal_id, 0),
+               t.amount_sen, t.fee_sen, t.merchant_id, t.business_date::text,
+               EXISTS (SELECT 1 FROM transactions r WHERE r.original_id = t.id AND r.journal_id IS NOT NULL),
+               pg_try_advisory_xact_lock_shared(\(SettlementLock.classID), t.business_date - date '2000-01-01')
+        FROM transactions t
+        JOIN unnest(\(terminalIDs)::text[], \(stans)::text[], \(transmittedAt)::text[]) AS k(tid, stan, tm)
+          ON t.terminal_id = k.tid AND t.stan = k.stan AND t.transmitted_at = k.tm
+        """
     }
 
     /// Fills the account-id cache at start (up to its limit), so the first batches do not look up

@@ -25,7 +25,7 @@ public enum LedgerAudit {
         // debited from its payment point's deposit must be the amount and fee the terminal was told.
         let rows = try await database.client.query("""
             SELECT t.terminal_id, t.stan, t.transmitted_at, t.rrn, t.amount_sen, t.fee_sen, t.response_code, t.journal_id IS NOT NULL,
-                   EXISTS (SELECT 1 FROM transactions r WHERE r.original_id = t.id AND r.kind = 'reversal' AND r.journal_id IS NOT NULL),
+                   EXISTS (SELECT 1 FROM transactions r WHERE r.original_id = t.id AND r.journal_id IS NOT NULL),
                    (SELECT coalesce(sum(p.amount), 0) FROM postings p JOIN accounts a ON a.id = p.account_id
                      WHERE p.journal_id = t.journal_id AND p.side = 'D' AND a.code = \(AccountCode.deposit(""))::text || t.merchant_id)::int8
             FROM transactions t

@@ -341,7 +341,7 @@ public struct SettlementService: Sendable {
             SELECT count(*), coalesce(sum(x.amount_sen + x.fee_sen), 0)::int8,
                    count(*) FILTER (WHERE x.reversed), coalesce(sum(x.amount_sen + x.fee_sen) FILTER (WHERE x.reversed), 0)::int8
             FROM (SELECT t.amount_sen, t.fee_sen,
-                         EXISTS (SELECT 1 FROM transactions r WHERE r.original_id = t.id AND r.kind = 'reversal' AND r.journal_id IS NOT NULL) AS reversed
+                         EXISTS (SELECT 1 FROM transactions r WHERE r.original_id = t.id AND r.journal_id IS NOT NULL) AS reversed
                   FROM transactions t
                   WHERE t.terminal_id = \(terminalID) AND t.business_date = \(date.description)::date
                     AND t.kind = 'payment' AND t.response_code = '00') x
@@ -372,7 +372,7 @@ public struct SettlementService: Sendable {
             SELECT t.rrn, t.terminal_id, coalesce(t.customer_id, ''), '', t.amount_sen, coalesce(t.biller_reference, ''), \(timestamp)
             FROM transactions t
             WHERE t.kind = 'payment' AND t.response_code = '00' AND t.business_date = $1::date AND t.product = 'PLNPRE' AND $2 = 'PLNPRE'
-              AND NOT EXISTS (SELECT 1 FROM transactions r WHERE r.original_id = t.id AND r.kind = 'reversal' AND r.journal_id IS NOT NULL)
+              AND NOT EXISTS (SELECT 1 FROM transactions r WHERE r.original_id = t.id AND r.journal_id IS NOT NULL)
             ORDER BY 2, 1, 4
             """, binds: {
                 var b = PostgresBindings()
