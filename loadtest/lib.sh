@@ -4,6 +4,21 @@ LOAD_TERMINAL_COUNT="${SASANDO_LOAD_TERMINALS:-1000}"
 LOAD_PORT="${SASANDO_LOAD_PORT:-18583}"
 SWITCH_PID=""
 
+# prepare_load_test CONFIG: what every load run needs, set up as scripts/run does; sets LOAD_BIN.
+prepare_load_test() {
+    local config="$1"
+    ensure_system_packages
+    ensure_database
+    # One build of every product (building them one by one recompiles shared modules).
+    build_sasando "$config" all
+    LOAD_BIN="$(swift build -c "$config" --show-bin-path)/sasando-load"
+    # The schema as the owner (the switch and the tools connect as sasando_app, which may not
+    # change it) and the demo PKI the load terminals are issued from: both idempotent, so a fresh
+    # clone needs no ./scripts/run first and a changed schema.sql is applied before the run.
+    provision_demo
+    provision_load_terminals
+}
+
 provision_load_terminals() {
     local have=0
     [ -d "$LOAD_TERMINALS" ] && have=$(find "$LOAD_TERMINALS" -mindepth 1 -maxdepth 1 -type d | wc -l)
